@@ -1,0 +1,3 @@
+from dfseg.cli.app import main
+
+main()

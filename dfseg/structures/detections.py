@@ -1,0 +1,74 @@
+"""`Detections`: what every backend returns for one image, in original-image pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Detections of one image, sorted by descending score.
+
+    Attributes:
+        boxes_xyxy: [N, 4] float32, absolute pixels of the original image.
+        scores: [N] float32 in [0, 1].
+        labels: [N] int64 contiguous class ids.
+        class_names: the model's full id -> name list (not per detection; see `names`).
+        image_size: (height, width) of the original image.
+        masks: [N, H, W] bool at the original image size for segmentation models, else None.
+    """
+
+    boxes_xyxy: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    image_size: tuple[int, int]
+    masks: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @property
+    def names(self) -> list[str]:
+        """Class name of each detection."""
+        return [self.class_names[int(i)] for i in self.labels]
+
+    @classmethod
+    def empty(cls, class_names: list[str], image_size: tuple[int, int], with_masks: bool) -> Detections:
+        h, w = image_size
+        return cls(
+            boxes_xyxy=np.zeros((0, 4), np.float32),
+            scores=np.zeros((0,), np.float32),
+            labels=np.zeros((0,), np.int64),
+            class_names=class_names,
+            image_size=image_size,
+            masks=np.zeros((0, h, w), bool) if with_masks else None,
+        )
+
+    def select(self, keep: np.ndarray) -> Detections:
+        """A new Detections with only the rows picked by a bool mask or index array."""
+        return Detections(
+            boxes_xyxy=self.boxes_xyxy[keep],
+            scores=self.scores[keep],
+            labels=self.labels[keep],
+            class_names=self.class_names,
+            image_size=self.image_size,
+            masks=None if self.masks is None else self.masks[keep],
+            meta=dict(self.meta),
+        )
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """JSON-ready list: one dict per detection (box xyxy pixels, score, label id and name)."""
+        return [
+            {
+                "label": int(label),
+                "name": self.class_names[int(label)],
+                "score": round(float(score), 5),
+                "box_xyxy": [round(float(v), 2) for v in box],
+            }
+            for box, score, label in zip(self.boxes_xyxy, self.scores, self.labels, strict=True)
+        ]
