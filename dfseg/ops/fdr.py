@@ -55,7 +55,9 @@ def distribution_integral(corner_logits: Tensor, bin_values: Tensor) -> Tensor:
     return offsets.reshape([*corner_logits.shape[:-1], 4])
 
 
-def distance_to_box_cxcywh(points_cxcywh: Tensor, distance: Tensor, reg_scale: Tensor | float) -> Tensor:
+def distance_to_box_cxcywh(
+    points_cxcywh: Tensor, distance: Tensor, reg_scale: Tensor | float
+) -> Tensor:
     """Decode edge offsets around reference boxes.
 
     Each edge sits at (0.5 * reg_scale + d) * size / reg_scale from the reference centre, so d = 0
@@ -69,13 +71,13 @@ def distance_to_box_cxcywh(points_cxcywh: Tensor, distance: Tensor, reg_scale: T
     Returns:
         [..., 4] boxes, normalised cxcywh.
     """
-    reg_scale = abs(reg_scale)
-    half = 0.5 * reg_scale
+    scale = reg_scale.abs() if isinstance(reg_scale, Tensor) else abs(reg_scale)
+    half = 0.5 * scale
     cx, cy, w, h = points_cxcywh.unbind(-1)
-    x1 = cx - (half + distance[..., 0]) * (w / reg_scale)
-    y1 = cy - (half + distance[..., 1]) * (h / reg_scale)
-    x2 = cx + (half + distance[..., 2]) * (w / reg_scale)
-    y2 = cy + (half + distance[..., 3]) * (h / reg_scale)
+    x1 = cx - (half + distance[..., 0]) * (w / scale)
+    y1 = cy - (half + distance[..., 1]) * (h / scale)
+    x2 = cx + (half + distance[..., 2]) * (w / scale)
+    y2 = cy + (half + distance[..., 3]) * (h / scale)
     return box_xyxy_to_cxcywh(torch.stack([x1, y1, x2, y2], -1))
 
 
@@ -98,18 +100,19 @@ def box_to_distance(
         eps: keeps the target index strictly below `reg_max`.
 
     Returns:
-        (target_index [N * 4] float in [0, reg_max - eps], weight_right [N * 4], weight_left [N * 4]),
+        (target_index [N * 4] float in [0, reg_max - eps], weight_right [N * 4],
+        weight_left [N * 4]),
         all detached. The left bin is floor(index), the right bin floor(index) + 1.
     """
-    reg_scale = abs(reg_scale)
-    unit_w = points_cxcywh[:, 2] / reg_scale + 1e-16
-    unit_h = points_cxcywh[:, 3] / reg_scale + 1e-16
-    left = (points_cxcywh[:, 0] - boxes_xyxy[:, 0]) / unit_w - 0.5 * reg_scale
-    top = (points_cxcywh[:, 1] - boxes_xyxy[:, 1]) / unit_h - 0.5 * reg_scale
-    right = (boxes_xyxy[:, 2] - points_cxcywh[:, 0]) / unit_w - 0.5 * reg_scale
-    bottom = (boxes_xyxy[:, 3] - points_cxcywh[:, 1]) / unit_h - 0.5 * reg_scale
+    scale = reg_scale.abs() if isinstance(reg_scale, Tensor) else abs(reg_scale)
+    unit_w = points_cxcywh[:, 2] / scale + 1e-16
+    unit_h = points_cxcywh[:, 3] / scale + 1e-16
+    left = (points_cxcywh[:, 0] - boxes_xyxy[:, 0]) / unit_w - 0.5 * scale
+    top = (points_cxcywh[:, 1] - boxes_xyxy[:, 1]) / unit_h - 0.5 * scale
+    right = (boxes_xyxy[:, 2] - points_cxcywh[:, 0]) / unit_w - 0.5 * scale
+    bottom = (boxes_xyxy[:, 3] - points_cxcywh[:, 1]) / unit_h - 0.5 * scale
     offsets = torch.stack([left, top, right, bottom], -1)  # [N, 4]
-    index, weight_right, weight_left = _interpolate_onto_bins(offsets, reg_max, reg_scale, up)
+    index, weight_right, weight_left = _interpolate_onto_bins(offsets, reg_max, scale, up)
     index = index.clamp(min=0, max=reg_max - eps)
     return index.reshape(-1).detach(), weight_right.detach(), weight_left.detach()
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 @dataclass(frozen=True)
 class Polygons:
-    """One instance's outline: one or more closed rings, each [K, 2] float32 (x, y) pixels, K >= 3."""
+    """One instance's outline: closed rings, each [K, 2] float32 (x, y) pixels, K >= 3."""
 
     rings: tuple[np.ndarray, ...]
 
@@ -153,5 +153,7 @@ class Dataset:
         counts = np.zeros(self.num_classes, dtype=np.int64)
         for image in self.images:
             keep = ~image.iscrowd
-            counts += np.bincount(image.labels[keep], minlength=self.num_classes)[: self.num_classes]
+            counts += np.bincount(image.labels[keep], minlength=self.num_classes)[
+                : self.num_classes
+            ]
         return counts

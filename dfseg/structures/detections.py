@@ -38,7 +38,9 @@ class Detections:
         return [self.class_names[int(i)] for i in self.labels]
 
     @classmethod
-    def empty(cls, class_names: list[str], image_size: tuple[int, int], with_masks: bool) -> Detections:
+    def empty(
+        cls, class_names: list[str], image_size: tuple[int, int], with_masks: bool
+    ) -> Detections:
         h, w = image_size
         return cls(
             boxes_xyxy=np.zeros((0, 4), np.float32),

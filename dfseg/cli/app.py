@@ -1,0 +1,41 @@
+"""The `dfseg` command: registers one module per subcommand, in workflow order."""
+
+from __future__ import annotations
+
+import typer
+
+from dfseg import __version__
+from dfseg.cli import init
+from dfseg.cli.common import user_errors
+
+app = typer.Typer(
+    name="dfseg",
+    help="Train, export and deploy D-FINE detectors and instance segmenters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"dfseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Train, export and deploy D-FINE detectors and instance segmenters."""
+
+
+app.command()(user_errors(init.init))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

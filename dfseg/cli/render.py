@@ -1,0 +1,188 @@
+"""Everything the CLI draws: consoles, messages, tables, JSON and progress.
+
+Progress is a Rich bar with ETA on a terminal, and plain periodic lines otherwise (CI logs), fed by
+the library's `ProgressEvent`s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from functools import cache
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from dfseg.config import get_settings
+from dfseg.structures.progress import ProgressEvent
+
+
+def _console_kwargs() -> dict[str, Any]:
+    color = get_settings().color
+    if color == "never":
+        return {"no_color": True, "highlight": False}
+    if color == "always":
+        return {"force_terminal": True, "highlight": False}
+    return {"highlight": False}
+
+
+@cache
+def console() -> Console:
+    """Standard output: results, tables."""
+    return Console(**_console_kwargs())
+
+
+@cache
+def err_console() -> Console:
+    """Standard error: errors, warnings, progress."""
+    return Console(stderr=True, **_console_kwargs())
+
+
+def error(message: str) -> None:
+    err_console().print(
+        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
+    )
+
+
+def warn(message: str) -> None:
+    err_console().print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def info(message: str) -> None:
+    err_console().print(message, highlight=False, soft_wrap=True)
+
+
+def dump_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
+    """Machine-readable output on stdout (for `--json`); nothing else goes to stdout then."""
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    else:
+        text = json.dumps(value, indent=2, default=str)
+    print(text)
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    numeric_from: int = 1,
+) -> Table:
+    """A Rich table; columns from index `numeric_from` are right-aligned."""
+    result = Table(title=title, title_justify="left", header_style="bold")
+    for index, column in enumerate(columns):
+        result.add_column(column, justify="right" if index >= numeric_from else "left")
+    for row in rows:
+        result.add_row(*(_cell(v) for v in row))
+    return result
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+class ProgressRenderer:
+    """Turns `ProgressEvent`s into a live bar (terminal) or periodic plain lines (logs).
+
+    Use as a context manager and pass the instance as the library's `progress` callback.
+    """
+
+    def __init__(self, interval_s: float = 15.0, force_plain: bool = False) -> None:
+        self._console = err_console()
+        self._plain = force_plain or not self._console.is_terminal
+        self._interval_s = interval_s
+        self._bar: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._last_line: dict[str, float] = {}
+        self._started: dict[str, float] = {}
+
+    def __enter__(self) -> ProgressRenderer:
+        if not self._plain:
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=self._console,
+                transient=False,
+            )
+            self._bar.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(exc_type, exc, tb)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.message:
+            self._console.print(event.message, highlight=False, soft_wrap=True)
+        if self._bar is not None:
+            self._update_bar(event)
+        else:
+            self._maybe_print_line(event)
+
+    def _update_bar(self, event: ProgressEvent) -> None:
+        assert self._bar is not None
+        text = _format_info(event.info)
+        task_id = self._tasks.get(event.task)
+        if task_id is None or (event.completed == 0 and self._bar.tasks[task_id].finished):
+            task_id = self._bar.add_task(event.task, total=event.total, info=text)
+            self._tasks[event.task] = task_id
+        self._bar.update(task_id, completed=event.completed, total=event.total, info=text)
+
+    def _maybe_print_line(self, event: ProgressEvent) -> None:
+        now = time.monotonic()
+        if event.completed == 0 or event.task not in self._started:
+            self._started[event.task] = now
+        done = event.total is not None and event.completed >= event.total
+        last = self._last_line.get(event.task, 0.0)
+        if not done and now - last < self._interval_s:
+            return
+        self._last_line[event.task] = now
+        elapsed = now - self._started[event.task]
+        parts = [f"{event.task}: {event.completed}" + (f"/{event.total}" if event.total else "")]
+        if event.total and event.completed:
+            remaining = elapsed / event.completed * (event.total - event.completed)
+            parts.append(f"{100 * event.completed / event.total:.0f}%")
+            parts.append(f"elapsed {_duration(elapsed)}, ETA {_duration(remaining)}")
+        text = _format_info(event.info)
+        if text:
+            parts.append(text)
+        self._console.print("  ".join(parts), highlight=False, soft_wrap=True)
+
+
+def _format_info(values: dict[str, float | str]) -> str:
+    return "  ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -1,0 +1,84 @@
+"""The commented project file `dfseg init` writes. It validates as written (a test checks)."""
+
+from __future__ import annotations
+
+from string import Template
+
+_TEMPLATE = Template(
+    """\
+# dfseg project file. Every command takes it as its first argument:
+#   dfseg check $filename     validate the dataset
+#   dfseg split $filename     write train/val/test lists
+#   dfseg train $filename     train; override any key: dfseg train $filename train.epochs=5
+# Relative paths resolve against this file's folder. Unknown keys are errors.
+
+project:
+  name: $name                 # outputs go to <output>/<name>/ (split lists, exp, exp-2, ...)
+  task: $task               # detect (boxes) | segment (boxes + instance masks)
+  output: runs
+
+data:
+  path: $data_path           # your dataset folder, read in place (never modified)
+  format: $data_format                # yolo | coco | voc
+  classes: $classes   # names in id order (ids are 0-based), or {0: cat, 1: dog}
+  image_size: [$height, $width]      # network input (h, w), multiples of 32
+  keep_ratio: false           # true: letterbox (pad) instead of stretching
+  split: {train: 0.8, val: 0.2, test: 0.0, seed: 42}
+
+model:
+  size: $size                     # n | s | m | l | x  (latency grows with size)
+  pretrained: null            # official D-FINE .pth or a dfseg best.pt; 'coco' downloads it
+
+train:
+  epochs: 50
+  batch_size: 8
+  lr: null                    # null: the size's D-FINE default (backbone_lr likewise)
+  amp: auto                   # CUDA mixed precision: auto | bf16 | fp16 | off
+  decision_metric: map50_95   # picks best.pt: map50_95 | map50 | f1
+  early_stopping: 0           # stop after N epochs without improvement (0: never)
+
+augment:
+  mosaic: 0.5                 # probability of a 4-image mosaic
+  mosaic_off_last_epochs: 2
+  hflip: 0.5
+  multiscale: false
+
+export:
+  formats: [onnx, openvino]   # onnx | openvino | trt
+  half: false
+  dynamic_batch: false
+
+infer:
+  conf: null                  # null: the threshold tuned after training (best F1)
+  save_txt: false
+
+bench:
+  runs: 30
+  max_drop: null              # fail when a format loses more than this (e.g. 0.01)
+"""
+)
+
+
+def render_project_template(
+    name: str = "project",
+    task: str = "detect",
+    size: str = "s",
+    data_path: str = "data",
+    data_format: str = "yolo",
+    classes: list[str] | None = None,
+    image_size: tuple[int, int] = (640, 640),
+    filename: str = "project.yaml",
+) -> str:
+    """The commented YAML text of a new project file."""
+    names = classes or ["class0", "class1"]
+    return _TEMPLATE.substitute(
+        name=name,
+        task=task,
+        size=size,
+        data_path=data_path,
+        data_format=data_format,
+        classes="[" + ", ".join(names) + "]",
+        height=image_size[0],
+        width=image_size[1],
+        filename=filename,
+    )

@@ -1,0 +1,105 @@
+"""The `train:` and `augment:` sections of the project file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from dfseg.config.base import Section
+
+# Official D-FINE COCO learning rates: (base lr, backbone lr, weight decay) per size.
+DEFAULT_OPTIMIZER_SETTINGS: dict[str, tuple[float, float, float]] = {
+    "n": (8e-4, 4e-4, 1e-4),
+    "s": (2e-4, 1e-4, 1e-4),
+    "m": (2e-4, 2e-5, 1e-4),
+    "l": (2.5e-4, 1.25e-5, 1.25e-4),
+    "x": (2.5e-4, 2.5e-6, 1.25e-4),
+}
+
+DecisionMetric = Literal["map50_95", "map50", "f1"]
+
+
+class TrainConfig(Section):
+    """Optimisation, schedule and run-control settings."""
+
+    epochs: int = Field(50, gt=0)
+    batch_size: int = Field(8, gt=0, description="Images per optimizer step per device.")
+    accumulate: int = Field(1, ge=1, description="Gradient accumulation steps.")
+    lr: float | None = Field(
+        None, gt=0, description="Base learning rate; null: the size's default."
+    )
+    backbone_lr: float | None = Field(None, gt=0, description="Backbone lr; null: size default.")
+    weight_decay: float | None = Field(None, ge=0, description="null: the size's default.")
+    betas: tuple[float, float] = (0.9, 0.999)
+    scheduler: Literal["flat_cosine", "onecycle"] = "flat_cosine"
+    warmup_epochs: float = Field(1.0, ge=0, description="Linear lr warm-up, in epochs.")
+    flat_fraction: float = Field(
+        0.5, ge=0, le=1, description="flat_cosine: fraction of training kept at the base lr."
+    )
+    min_lr_ratio: float = Field(0.05, ge=0, le=1, description="Final lr as a fraction of base.")
+    grad_clip: float = Field(0.1, ge=0, description="Max gradient norm; 0 disables clipping.")
+    ema: bool = True
+    ema_decay: float = Field(0.9999, gt=0, lt=1)
+    ema_warmup: int = Field(1000, ge=0, description="EMA warm-up in optimizer updates.")
+    amp: Literal["auto", "bf16", "fp16", "off"] = Field(
+        "auto", description="CUDA mixed precision; auto picks bf16 where supported, else fp16."
+    )
+    cpu_bf16: bool = Field(False, description="bf16 autocast on CPU (faster on AVX512-BF16).")
+    decision_metric: DecisionMetric = Field(
+        "map50_95", description="Picks best.pt and drives early stopping (mask metric for segment)."
+    )
+    early_stopping: int = Field(
+        0, ge=0, description="Stop after N epochs without improvement; 0 off."
+    )
+    val_every: int = Field(1, ge=1, description="Validate every N epochs (and after the last).")
+    seed: int = 0
+    deterministic: bool = False
+    device: str | None = Field(None, description="cpu, cuda, cuda:1; null: DFSEG_DEVICE or auto.")
+    workers: int | None = Field(None, ge=0, description="DataLoader workers; null: DFSEG_WORKERS.")
+    use_mal: bool = Field(False, description="DEIM's MAL loss instead of VFL.")
+    mask_bce_weight: float = Field(5.0, ge=0)
+    mask_dice_weight: float = Field(5.0, ge=0)
+    tensorboard: bool = False
+    mlflow: bool = False
+    wandb: bool = False
+
+
+class AugmentConfig(Section):
+    """Training augmentations. Validation and test only resize (or letterbox)."""
+
+    mosaic: float = Field(0.5, ge=0, le=1, description="Probability of a 4-image mosaic.")
+    mosaic_off_last_epochs: int = Field(
+        2, ge=0, description="Mosaic and multiscale are switched off for the last N epochs."
+    )
+    background_warmup_epochs: int = Field(
+        0, ge=0, description="Leave background images out for the first N epochs."
+    )
+    multiscale: bool = Field(False, description="Pick a random input size per batch.")
+    multiscale_range: tuple[float, float] = Field(
+        (0.75, 1.25), description="Multiscale sizes as fractions of data.image_size."
+    )
+    hflip: float = Field(0.5, ge=0, le=1)
+    vflip: float = Field(0.0, ge=0, le=1)
+    rotate_degrees: float = Field(0.0, ge=0, le=180)
+    rotate_prob: float = Field(0.0, ge=0, le=1)
+    affine_scale: tuple[float, float] = (0.8, 1.2)
+    affine_translate: float = Field(0.1, ge=0, le=0.5)
+    affine_shear: float = Field(0.0, ge=0, le=45)
+    affine_prob: float = Field(0.3, ge=0, le=1)
+    brightness_contrast: float = Field(0.2, ge=0, le=1, description="Max relative change.")
+    brightness_contrast_prob: float = Field(0.3, ge=0, le=1)
+    gamma_prob: float = Field(0.1, ge=0, le=1)
+    blur_prob: float = Field(0.05, ge=0, le=1)
+    noise_prob: float = Field(0.05, ge=0, le=1)
+    gray_prob: float = Field(0.02, ge=0, le=1)
+    coarse_dropout_prob: float = Field(0.0, ge=0, le=1)
+    debug_images: int = Field(8, ge=0, description="Augmented samples saved to the run folder.")
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> AugmentConfig:
+        for name in ("multiscale_range", "affine_scale"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
+        return self
