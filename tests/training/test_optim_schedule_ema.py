@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from dfseg.training.checkpoint_io import CheckpointFileError, load_payload, save_atomic
+from dfseg.training.ema import ModelEMA
+from dfseg.training.optim import OptimizerSettings, build_optimizer
+from dfseg.training.run_dir import create_run_dir, latest_run_dir
+from dfseg.training.schedule import LrSchedule
+
+
+class PickledObject:
+    """A class instance: unpickling it would run code, so weights_only loading must refuse it."""
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+        self.head = nn.Sequential(nn.Linear(4, 2), nn.LayerNorm(2))
+        self.frozen = nn.Linear(2, 2)
+        self.frozen.requires_grad_(False)
+
+
+def test_parameter_groups_split_backbone_and_exclude_norms_and_biases() -> None:
+    model = Tiny()
+    optimizer = build_optimizer(
+        model, OptimizerSettings(lr=1e-3, backbone_lr=1e-4, weight_decay=0.05)
+    )
+    by_name = {g["name"]: g for g in optimizer.param_groups}
+    assert set(by_name) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
+    ids = {name: {id(p) for p in g["params"]} for name, g in by_name.items()}
+    assert ids["backbone"] == {id(model.backbone[0].weight)}
+    assert id(model.backbone[1].weight) in ids["backbone_no_decay"]
+    assert id(model.head[1].weight) in ids["head_no_decay"]
+    assert id(model.head[0].bias) in ids["head_no_decay"]
+    assert by_name["backbone"]["lr"] == 1e-4 and by_name["head"]["lr"] == 1e-3
+    assert by_name["head_no_decay"]["weight_decay"] == 0.0
+    assert by_name["head"]["weight_decay"] == 0.05
+    all_ids = set().union(*ids.values())
+    assert id(model.frozen.weight) not in all_ids
+
+
+@pytest.mark.parametrize("name", ["flat_cosine", "onecycle"])
+def test_schedule_honours_per_group_rates(name: str) -> None:
+    model = Tiny()
+    optimizer = build_optimizer(
+        model, OptimizerSettings(lr=1e-3, backbone_lr=1e-4, weight_decay=0.0)
+    )
+    schedule = LrSchedule(name, total_steps=100, warmup_steps=10, min_lr_ratio=0.05)  # type: ignore[arg-type]
+    for step in (0, 5, 30, 99):
+        schedule.apply(optimizer, step)
+        lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+        assert math.isclose(lrs["backbone"] / lrs["head"], 0.1, rel_tol=1e-9)
+    assert schedule.multiplier(0) < schedule.multiplier(9) <= 1.0
+    assert schedule.multiplier(99) == pytest.approx(0.05, abs=0.01)
+    peak = max(schedule.multiplier(s) for s in range(100))
+    assert peak == pytest.approx(1.0, abs=1e-6)
+
+
+def test_flat_cosine_stays_flat_then_decays() -> None:
+    schedule = LrSchedule("flat_cosine", total_steps=100, warmup_steps=5, flat_fraction=0.5)
+    assert schedule.multiplier(10) == schedule.multiplier(49) == 1.0
+    values = [schedule.multiplier(s) for s in range(50, 100)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+
+
+def test_ema_warms_up_and_tracks_the_model() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    ema = ModelEMA(model, decay=0.9, warmup_updates=2)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    expected_decay = 0.9 * (1 - math.exp(-1 / 2))
+    assert ema.current_decay() == pytest.approx(expected_decay)
+    diff_after_one = (ema.module.weight - model.weight).abs().max().item()
+    assert diff_after_one == pytest.approx(expected_decay * 1.0, rel=1e-5)
+    for _ in range(200):
+        ema.update(model)
+    assert torch.allclose(ema.module.weight, model.weight, atol=1e-6)
+    restored = ModelEMA(nn.Linear(3, 1))
+    restored.load_state_dict(ema.state_dict())
+    assert restored.updates == 201
+    assert torch.equal(restored.module.weight, ema.module.weight)
+
+
+def test_run_dirs_are_never_reused(tmp_path: Path) -> None:
+    first, second, third = (create_run_dir(tmp_path) for _ in range(3))
+    assert [p.name for p in (first, second, third)] == ["exp", "exp-2", "exp-3"]
+    assert latest_run_dir(tmp_path) is None
+    (second / "last.pt").write_bytes(b"x")
+    assert latest_run_dir(tmp_path) == second
+
+
+def test_checkpoints_are_atomic_and_weights_only(tmp_path: Path) -> None:
+    path = tmp_path / "last.pt"
+    save_atomic({"model": {"w": torch.ones(2)}, "epoch": 3, "names": ["a"]}, path)
+    payload = load_payload(path)
+    assert payload["epoch"] == 3 and torch.equal(payload["model"]["w"], torch.ones(2))
+    assert not list(tmp_path.glob(".last.pt.*"))
+    (tmp_path / "bad.pt").write_text("not a checkpoint")
+    with pytest.raises(CheckpointFileError, match="not a readable checkpoint"):
+        load_payload(tmp_path / "bad.pt")
+
+    torch.save({"obj": PickledObject()}, tmp_path / "code.pt")
+    with pytest.raises(CheckpointFileError):
+        load_payload(tmp_path / "code.pt")
