@@ -1,4 +1,4 @@
-"""AdamW with parameter groups: a separate backbone learning rate, no weight decay on norms/biases."""
+"""AdamW with parameter groups: separate backbone lr, no weight decay on norms and biases."""
 
 from __future__ import annotations
 

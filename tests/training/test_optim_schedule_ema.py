@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_flat_cosine_stays_flat_then_decays() -> None:
     schedule = LrSchedule("flat_cosine", total_steps=100, warmup_steps=5, flat_fraction=0.5)
     assert schedule.multiplier(10) == schedule.multiplier(49) == 1.0
     values = [schedule.multiplier(s) for s in range(50, 100)]
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(values))
 
 
 def test_ema_warms_up_and_tracks_the_model() -> None:
