@@ -1,0 +1,60 @@
+"""Ground-truth statistics: instances per class, where boxes are, how big they are."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dfseg.metrics.inputs import ImageGroundTruth
+from dfseg.metrics.plots.canvas import new_figure, save_png
+
+
+def _box_geometry(ground_truths: Sequence[ImageGroundTruth]) -> tuple[np.ndarray, bool]:
+    """[N, 4] (centre x, centre y, width, height) of non-crowd boxes and whether they are
+    normalised by the image size (only when every image knows its size)."""
+    normalised = all(gt.image_size is not None for gt in ground_truths)
+    rows = []
+    for gt in ground_truths:
+        boxes = gt.boxes_xyxy[~gt.crowd]  # [n, 4] xyxy pixels
+        geometry = np.stack(
+            [(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
+             boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1,
+        )  # fmt: skip
+        if normalised and gt.image_size is not None:
+            height, width = gt.image_size
+            geometry = geometry / np.array([width, height, width, height], dtype=np.float64)
+        rows.append(geometry)
+    return (np.concatenate(rows) if rows else np.zeros((0, 4))), normalised
+
+
+def plot_label_distribution(
+    ground_truths: Sequence[ImageGroundTruth], class_names: Sequence[str], path: str | Path
+) -> Path:
+    """Four panels: instances per class, box centres, box sizes, objects per image.
+
+    Coordinates are normalised to [0, 1] when every image has `image_size`, pixels otherwise.
+    Crowd regions are left out.
+    """
+    counts = np.zeros(len(class_names), np.int64)
+    for gt in ground_truths:
+        counts += np.bincount(gt.labels[~gt.crowd], minlength=len(class_names))[: len(class_names)]
+    geometry, normalised = _box_geometry(ground_truths)
+    unit = "(normalised)" if normalised else "(pixels)"
+    figure = new_figure(12, 9)
+    (bars, centres), (sizes, per_image) = figure.subplots(2, 2)
+    bars.bar(np.arange(len(class_names)), counts, color="tab:blue")
+    bars.set_xticks(np.arange(len(class_names)), list(class_names), rotation=90, fontsize="small")
+    bars.set_ylabel("instances")
+    bars.set_title(f"{int(counts.sum())} instances in {len(ground_truths)} images")
+    if len(geometry):
+        centres.hist2d(geometry[:, 0], geometry[:, 1], bins=50, cmap="Blues", cmin=1)
+        sizes.hist2d(geometry[:, 2], geometry[:, 3], bins=50, cmap="Blues", cmin=1)
+    centres.invert_yaxis()
+    centres.set(xlabel=f"x {unit}", ylabel=f"y {unit}", title="box centres")
+    sizes.set(xlabel=f"width {unit}", ylabel=f"height {unit}", title="box sizes")
+    objects = np.array([int((~gt.crowd).sum()) for gt in ground_truths])
+    per_image.hist(objects, bins=np.arange(objects.max(initial=0) + 2) - 0.5, color="tab:green")
+    per_image.set(xlabel="objects per image", ylabel="images", title="objects per image")
+    return save_png(figure, path)

@@ -1,0 +1,206 @@
+"""`EvalReport`: the validation table (Ultralytics layout) and a flat row for results.csv.
+
+One row per class plus an "all" row: Images, Instances, then P, R, F1, mAP50, mAP50-95 (and the
+mean IoU of true positives) for boxes, and the same for masks when the model predicts them. P/R/F1
+are taken at one confidence threshold (given, or the F1-best one: mask F1 for a segmentation
+model, box F1 for a detector); mAP always uses the unfiltered predictions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from dfseg.metrics.coco import evaluate_coco
+from dfseg.metrics.coco_result import CocoResult
+from dfseg.metrics.collect import ProgressCallback
+from dfseg.metrics.errors import MetricsInputError
+from dfseg.metrics.inputs import ImageGroundTruth, ImagePredictions, as_predictions, check_inputs
+from dfseg.metrics.iou import IouType
+from dfseg.metrics.thresholds import (
+    Average,
+    ThresholdMetrics,
+    best_threshold,
+    match_for_thresholds,
+)
+from dfseg.structures.detections import Detections
+
+Task = Literal["detect", "segment"]
+SUFFIX_BY_IOU_TYPE: dict[IouType, str] = {"bbox": "B", "segm": "M"}
+
+
+class GroupMetrics(BaseModel):
+    """Box (or mask) metrics of one class or of all classes. NaN where undefined (no GT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    precision: float
+    recall: float
+    f1: float
+    map50: float
+    map50_95: float
+    mean_iou: float
+
+
+class ClassRow(BaseModel):
+    """One line of the validation table; `class_id` is None for the "all" row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    class_id: int | None
+    name: str
+    images: int
+    instances: int
+    box: GroupMetrics
+    mask: GroupMetrics | None = None
+
+
+class EvalReport(BaseModel):
+    """Validation results of one model on one split.
+
+    Attributes:
+        task: "detect" or "segment" (mask metrics present).
+        threshold: confidence threshold of P/R/F1.
+        threshold_source: "given", or the metric whose F1 picked it ("bbox" or "segm").
+        average: how "all" combines P/R/F1 over classes ("micro" pools counts).
+        overall: the "all" row (images = all images, instances = all non-crowd objects).
+        classes: one row per class id, in order (classes without ground truth have NaN recall/mAP).
+        coco: per iou_type, the 12 COCO summary numbers ("AP", "AP50", ... "ARl"; -1 undefined).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task
+    threshold: float
+    threshold_source: Literal["given", "bbox", "segm"]
+    average: Literal["micro", "macro"]
+    overall: ClassRow
+    classes: list[ClassRow]
+    coco: dict[str, dict[str, float]]
+
+    def to_row(self) -> dict[str, float]:
+        """Flat dict for results.csv; the columns depend only on the task, never on the data."""
+        row: dict[str, float] = {}
+        groups: list[tuple[str, GroupMetrics | None]] = [("B", self.overall.box)]
+        if self.task == "segment":
+            groups.append(("M", self.overall.mask))
+        for suffix, group in groups:
+            assert group is not None
+            row[f"metrics/precision({suffix})"] = group.precision
+            row[f"metrics/recall({suffix})"] = group.recall
+            row[f"metrics/f1({suffix})"] = group.f1
+            row[f"metrics/mAP50({suffix})"] = group.map50
+            row[f"metrics/mAP50-95({suffix})"] = group.map50_95
+            row[f"metrics/mean_iou({suffix})"] = group.mean_iou
+        row["metrics/conf_threshold"] = self.threshold
+        return row
+
+    def class_table(self) -> list[dict[str, float | int | str]]:
+        """One flat dict per class (and "all" first), for a per-class CSV."""
+        table = []
+        for row in [self.overall, *self.classes]:
+            flat: dict[str, float | int | str] = {
+                "class": row.name, "images": row.images, "instances": row.instances,
+            }  # fmt: skip
+            for suffix, group in (("B", row.box), ("M", row.mask)):
+                if group is None:
+                    continue
+                for field, value in group.model_dump().items():
+                    flat[f"{field}({suffix})"] = value
+            table.append(flat)
+        return table
+
+
+class _GroupBuilder:
+    """Fills `GroupMetrics` rows of one iou_type from its COCO result and threshold counts."""
+
+    def __init__(self, coco: CocoResult, at: ThresholdMetrics, average: Average) -> None:
+        self.per_class = at.per_class  # [C, 1]
+        self.overall = at.overall(average)  # [1]
+        self.ap50 = coco.per_class_ap(iou=0.5)  # [C]
+        self.ap = coco.per_class_ap()  # [C]
+        # pycocotools reports -1 when no class has ground truth; the table shows NaN instead.
+        self.map50, self.map50_95 = (math.nan if v < 0 else v for v in (coco.map50, coco.map50_95))
+
+    def row(self, class_id: int | None) -> GroupMetrics:
+        rates = self.overall if class_id is None else self.per_class
+        index = (0,) if class_id is None else (class_id, 0)
+        return GroupMetrics(
+            precision=float(rates.precision[index]),
+            recall=float(rates.recall[index]),
+            f1=float(rates.f1[index]),
+            map50=self.map50 if class_id is None else float(self.ap50[class_id]),
+            map50_95=self.map50_95 if class_id is None else float(self.ap[class_id]),
+            mean_iou=float(rates.mean_iou[index]),
+        )
+
+
+def build_eval_report(
+    ground_truths: Sequence[ImageGroundTruth],
+    predictions: Sequence[ImagePredictions | Detections],
+    class_names: Sequence[str],
+    threshold: float | None = None,
+    average: Average = "micro",
+    progress: ProgressCallback | None = None,
+) -> EvalReport:
+    """Evaluate a dataset and fill the report.
+
+    Args:
+        ground_truths: per image. predictions: per image, same order, unfiltered.
+        class_names: id -> name; its length is the class count.
+        threshold: confidence for P/R/F1; None picks the F1-best (masks when present).
+        average: "micro" or "macro" combination of P/R/F1 in the "all" row and the search.
+        progress: optional progress(done, total) callback, per image of each evaluation pass.
+    """
+    preds = as_predictions(predictions)
+    num_classes = check_inputs(ground_truths, preds, len(class_names))
+    with_masks = any(p.has_masks for p in preds)
+    if with_masks and not all(g.has_masks or len(g) == 0 for g in ground_truths):
+        raise MetricsInputError(
+            "the predictions have masks but some ground truth has none; evaluate against a "
+            "segmentation dataset or drop the masks"
+        )
+    iou_types: list[IouType] = ["bbox", "segm"] if with_masks else ["bbox"]
+    results = {
+        t: evaluate_coco(ground_truths, preds, t, num_classes, progress=progress) for t in iou_types
+    }
+    matches = {
+        t: match_for_thresholds(ground_truths, preds, t, num_classes=num_classes) for t in iou_types
+    }
+    source: Literal["given", "bbox", "segm"] = "given"
+    if threshold is None:
+        source = iou_types[-1]
+        threshold = best_threshold(matches[source], average=average).threshold
+    groups = {t: _GroupBuilder(results[t], matches[t].at(threshold), average) for t in iou_types}
+    box_coco = results["bbox"]
+    overall = ClassRow(
+        class_id=None,
+        name="all",
+        images=len(ground_truths),
+        instances=int(box_coco.num_instances.sum()),
+        box=groups["bbox"].row(None),
+        mask=groups["segm"].row(None) if with_masks else None,
+    )
+    classes = [
+        ClassRow(
+            class_id=k,
+            name=str(class_names[k]),
+            images=int(box_coco.num_images_with_class[k]),
+            instances=int(box_coco.num_instances[k]),
+            box=groups["bbox"].row(k),
+            mask=groups["segm"].row(k) if with_masks else None,
+        )
+        for k in range(num_classes)
+    ]
+    return EvalReport(
+        task="segment" if with_masks else "detect",
+        threshold=threshold,
+        threshold_source=source,
+        average=average,
+        overall=overall,
+        classes=classes,
+        coco={t: results[t].summary() for t in iou_types},
+    )
