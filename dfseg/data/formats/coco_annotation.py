@@ -14,6 +14,7 @@ from dfseg.data.formats.instances import (
     classify_range,
     clip_box_xyxy,
     clip_points,
+    coordinate_tolerance,
     ring_is_degenerate,
 )
 from dfseg.data.formats.issues import IssueLog
@@ -87,7 +88,7 @@ def _check_range(
 ) -> np.ndarray:
     """Clip slightly-out points (warning) or raise for clearly wrong ones; [K, 2] pixels."""
     scale = np.array([context.width, context.height], dtype=np.float64)
-    verdict = classify_range(points_xy / scale)
+    verdict = classify_range(points_xy / scale, coordinate_tolerance(context.width, context.height))
     if verdict == "out-of-range":
         raise _Malformed(
             f"{what} reaches [{points_xy.min():g}, {points_xy.max():g}], outside the "

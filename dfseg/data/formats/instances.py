@@ -1,7 +1,7 @@
 """Building one image's `ImageAnnotation` instance by instance, with the shared coordinate policy.
 
-Coordinate policy (all formats): values within `COORDINATE_TOLERANCE` (a fraction of the image
-size) outside the image are clipped with a `clipped` warning; values further out are errors
+Coordinate policy (all formats): values within `coordinate_tolerance` (2% of the image size, at
+least 1.5 px) outside the image are clipped with a `clipped` warning; values further out are errors
 (`out-of-range`, or `not-normalised` when YOLO values look like pixels). Box extents computed from
 a YOLO centre and size that stick out of the image are clipped silently: annotation tools produce
 them when a box touches the border.
@@ -19,6 +19,8 @@ from dfseg.ops.masks import polygon_area
 from dfseg.structures import ImageAnnotation, Segment
 
 COORDINATE_TOLERANCE = 0.02
+# ... but at least this many pixels, so a 0-based VOC box (1 px out) is clipped on small images.
+COORDINATE_TOLERANCE_PIXELS = 1.5
 # YOLO values above this are taken for pixel coordinates written by mistake.
 PIXEL_LIKE_THRESHOLD = 2.0
 MIN_POLYGON_AREA = 1e-3  # px^2; collinear points give ~0 up to rounding
@@ -26,11 +28,19 @@ MIN_POLYGON_AREA = 1e-3  # px^2; collinear points give ~0 up to rounding
 RangeVerdict = Literal["ok", "clip", "not-normalised", "out-of-range"]
 
 
-def classify_range(normalised: np.ndarray, allow_pixel_guess: bool = False) -> RangeVerdict:
+def coordinate_tolerance(width: int, height: int) -> float:
+    """How far (normalised) coordinates may stick out of the image and still be clipped."""
+    return max(COORDINATE_TOLERANCE, COORDINATE_TOLERANCE_PIXELS / max(min(width, height), 1))
+
+
+def classify_range(
+    normalised: np.ndarray, tolerance: float, allow_pixel_guess: bool = False
+) -> RangeVerdict:
     """Where normalised coordinates lie relative to [0, 1].
 
     Args:
         normalised: any shape, coordinates divided by the image width/height.
+        tolerance: see `coordinate_tolerance`.
         allow_pixel_guess: report values above `PIXEL_LIKE_THRESHOLD` as `not-normalised`
             (YOLO files), otherwise as `out-of-range`.
     """
@@ -39,9 +49,9 @@ def classify_range(normalised: np.ndarray, allow_pixel_guess: bool = False) -> R
     low, high = float(normalised.min()), float(normalised.max())
     if low >= 0.0 and high <= 1.0:
         return "ok"
-    if low >= -COORDINATE_TOLERANCE and high <= 1.0 + COORDINATE_TOLERANCE:
+    if low >= -tolerance and high <= 1.0 + tolerance:
         return "clip"
-    if allow_pixel_guess and low >= -COORDINATE_TOLERANCE and high > PIXEL_LIKE_THRESHOLD:
+    if allow_pixel_guess and low >= -tolerance and high > PIXEL_LIKE_THRESHOLD:
         return "not-normalised"
     return "out-of-range"
 

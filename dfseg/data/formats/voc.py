@@ -25,6 +25,7 @@ from dfseg.data.formats.instances import (
     box_is_degenerate,
     classify_range,
     clip_box_xyxy,
+    coordinate_tolerance,
 )
 from dfseg.data.formats.issues import DatasetError, IssueLog
 from dfseg.data.formats.result import ReadResult, report_read_progress
@@ -219,7 +220,7 @@ def _read_object(
         return False
     box = np.array([xmin - 1.0, ymin - 1.0, xmax, ymax], dtype=np.float64)  # 1-based -> edges
     scale = np.array([context.width, context.height] * 2, dtype=np.float64)
-    verdict = classify_range(box / scale)
+    verdict = classify_range(box / scale, coordinate_tolerance(context.width, context.height))
     if verdict == "out-of-range":
         log.add(
             "out-of-range",

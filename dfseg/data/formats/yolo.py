@@ -27,6 +27,7 @@ from dfseg.data.formats.instances import (
     classify_range,
     clip_box_xyxy,
     clip_points,
+    coordinate_tolerance,
     ring_is_degenerate,
 )
 from dfseg.data.formats.issues import DatasetError, IssueLog
@@ -245,7 +246,9 @@ def _parse_row(values: np.ndarray, line: int, file: _LabelFile, buffer: Instance
         )
         return False
     coordinates = values[1:]
-    verdict = classify_range(coordinates, allow_pixel_guess=True)
+    verdict = classify_range(
+        coordinates, coordinate_tolerance(width, height), allow_pixel_guess=True
+    )
     if verdict in ("not-normalised", "out-of-range"):
         message = (
             f"coordinates up to {coordinates.max():g} look like pixels, not normalised"
