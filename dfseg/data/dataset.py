@@ -1,0 +1,286 @@
+"""`InstanceDataset`: parsed annotations -> (image tensor, target dict) for training and evaluation.
+
+Train mode: resize or letterbox to the input size (or a 4-image mosaic), then the albumentations
+pipeline; crowd instances are dropped; in the segment task boxes are recomputed from the
+augmented masks; instances that end up tiny are dropped from every per-instance field together.
+Eval mode: the deterministic resize/letterbox of `dfseg.ops.resize` only, recorded in the target
+as `resize_params` so predictions map back to original pixels exactly; crowd instances are kept
+and flagged.
+
+Epochs: `set_epoch(epoch, total_epochs)` switches mosaic and multiscale off for the last
+`mosaic_off_last_epochs` epochs and leaves background images out for the first
+`background_warmup_epochs`. The images used in an epoch are an index list recomputed by
+`set_epoch`; `len()` is its length. Integer indexing is a position in that list, so any sampler
+(including `DistributedSampler`, rebuilt when the length changes) sees a consistent dataset.
+`TrainBatchSampler` (see `batch_sampler.py`) instead sends `SampleRequest`s that carry every
+random decision (image, input size, mosaic partners, seed); worker processes then need no epoch
+state, which is what makes persistent workers and reproducible batches work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from dfseg.data.augment_settings import AugmentSettings
+from dfseg.data.image_reader import BrokenImageRegistry, UnreadableImageError, read_image_rgb
+from dfseg.data.mosaic import MOSAIC_TILES, MosaicTile, build_mosaic
+from dfseg.data.sample import Sample, instances_to_sample
+from dfseg.data.transforms import PAD_VALUE, augment_sample, build_train_pipeline
+from dfseg.errors import DfsegError
+from dfseg.ops.boxes import box_xyxy_to_cxcywh
+from dfseg.ops.resize import compute_resize, resize_image
+from dfseg.structures import ImageAnnotation
+
+Task = Literal["detect", "segment"]
+Mode = Literal["train", "eval"]
+Target = dict[str, Any]
+
+_SEED_BOUND = 2**63 - 1
+
+
+class UnreadableDatasetError(DfsegError):
+    """No image of the dataset can be read any more."""
+
+
+class SampleRequest(NamedTuple):
+    """Everything random about one training sample, decided in the main process.
+
+    Attributes:
+        image_index: dataset image index (into the annotation list, not a position in the epoch).
+        input_hw: (height, width) of the network input for this sample's batch.
+        mosaic_partners: the 3 other image indices of a mosaic, or () for a single image.
+        seed: seed of the sample's augmentations.
+    """
+
+    image_index: int
+    input_hw: tuple[int, int]
+    mosaic_partners: tuple[int, ...]
+    seed: int
+
+
+def sample_to_tensors(
+    sample: Sample, image_id: int, orig_hw: tuple[int, int], with_masks: bool
+) -> tuple[Tensor, Target]:
+    """Image [3, H, W] float32 in [0, 1] and the target dict (see `InstanceDataset`)."""
+    height, width = sample.hw
+    image = torch.from_numpy(sample.image).permute(2, 0, 1).contiguous()  # [3, H, W] uint8
+    boxes = box_xyxy_to_cxcywh(torch.from_numpy(sample.boxes_xyxy.astype(np.float32)))  # [N, 4]
+    target: Target = {
+        "labels": torch.from_numpy(sample.labels.astype(np.int64)),
+        "boxes": boxes / torch.tensor([width, height, width, height], dtype=torch.float32),
+        "iscrowd": torch.from_numpy(sample.iscrowd.astype(bool)),
+        "instance_keys": torch.from_numpy(sample.instance_keys.astype(np.int64)),
+        "image_id": image_id,
+        "orig_size": orig_hw,
+    }
+    if with_masks:
+        masks = sample.masks if sample.masks is not None else np.zeros((0, height, width))
+        target["masks"] = torch.from_numpy(masks.astype(np.uint8, copy=False))  # [N, H, W]
+        target["has_mask"] = torch.from_numpy(sample.has_mask.astype(bool))
+    return image.float().div_(255.0), target
+
+
+class InstanceDataset(Dataset):
+    """Images with boxes (and masks) for D-FINE training and evaluation.
+
+    Items are `(image, target)`: image [3, H, W] float32 RGB in [0, 1], H and W the input size;
+    target keys:
+        labels [N] int64; boxes [N, 4] float32 normalised cxcywh relative to the input (padding
+        included); iscrowd [N] bool (always False in train mode); instance_keys [N, 2] int64
+        (image index, instance index in its annotation); image_id int (dataset index);
+        orig_size (h, w) of the original image; segment task only: masks [N, H, W] uint8 {0, 1}
+        and has_mask [N] bool (False: box-only instance whose mask is its box); eval mode only:
+        resize_params (`ResizeParams`).
+
+    Args:
+        annotations: parsed images (from `dfseg.data.formats`); nothing is re-parsed per epoch.
+        input_hw: (height, width) of the network input, multiples of 32.
+        task: "detect" (no masks rasterised) or "segment".
+        mode: "train" (augmented) or "eval" (deterministic resize only).
+        augment: augmentation settings (train mode); None uses the defaults.
+        keep_ratio: letterbox (keep aspect ratio, pad) instead of stretching to `input_hw`.
+    """
+
+    def __init__(
+        self,
+        annotations: Sequence[ImageAnnotation],
+        input_hw: tuple[int, int],
+        task: Task,
+        mode: Mode,
+        augment: AugmentSettings | None = None,
+        keep_ratio: bool = False,
+    ) -> None:
+        if task not in ("detect", "segment") or mode not in ("train", "eval"):
+            raise ValueError(f"task must be detect|segment and mode train|eval, got {task}, {mode}")
+        self.annotations = list(annotations)
+        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        self.task: Task = task
+        self.mode: Mode = mode
+        self.settings = augment if augment is not None else AugmentSettings()
+        self.keep_ratio = keep_ratio
+        self.with_masks = task == "segment"
+        self.broken_images = BrokenImageRegistry(len(self.annotations))
+        self._pipeline = (
+            build_train_pipeline(self.settings, transform_boxes=not self.with_masks)
+            if mode == "train"
+            else None
+        )
+        self.epoch, self.total_epochs = 0, 1
+        self._active = np.arange(len(self.annotations), dtype=np.int64)
+        self.set_epoch(0, total_epochs=0)
+
+    # ----- epoch schedule (main process) -----
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        """Apply the epoch schedule and recompute the epoch's image list.
+
+        Args:
+            epoch: 0-based epoch about to start.
+            total_epochs: planned number of epochs (0: unknown, nothing counts as "last").
+        """
+        self.epoch, self.total_epochs = epoch, total_epochs
+        indices = np.arange(len(self.annotations), dtype=np.int64)
+        if self.mode == "train":
+            if epoch < self.settings.background_warmup_epochs:
+                indices = np.array(
+                    [i for i in indices if not self.annotations[i].is_background], dtype=np.int64
+                )
+            indices = np.setdiff1d(indices, self.broken_images.broken_indices())
+        self._active = indices
+
+    @property
+    def in_final_epochs(self) -> bool:
+        """True in the last `mosaic_off_last_epochs` epochs (mosaic and multiscale off)."""
+        last = self.settings.mosaic_off_last_epochs
+        return self.total_epochs > 0 and self.epoch >= self.total_epochs - last
+
+    @property
+    def mosaic_enabled(self) -> bool:
+        return self.mode == "train" and self.settings.mosaic > 0 and not self.in_final_epochs
+
+    @property
+    def multiscale_enabled(self) -> bool:
+        return self.mode == "train" and self.settings.multiscale and not self.in_final_epochs
+
+    def active_indices(self) -> np.ndarray:
+        """[M] int64 image indices used this epoch (the order integer indexing follows)."""
+        return self._active
+
+    def plan_sample(
+        self, index: int, input_hw: tuple[int, int], rng: np.random.Generator
+    ) -> SampleRequest:
+        """Decide the random parts of one training sample (mosaic partners and seed)."""
+        partners: tuple[int, ...] = ()
+        if self.mosaic_enabled and len(self._active) and rng.random() < self.settings.mosaic:
+            picks = rng.choice(self._active, size=MOSAIC_TILES - 1)
+            partners = tuple(int(i) for i in picks)
+        return SampleRequest(int(index), input_hw, partners, int(rng.integers(_SEED_BOUND)))
+
+    # ----- items (any process) -----
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+    def __getitem__(self, item: int | SampleRequest) -> tuple[Tensor, Target]:
+        if self.mode == "eval":
+            index = item.image_index if isinstance(item, SampleRequest) else int(self._active[item])
+            return self._eval_item(index)
+        if not isinstance(item, SampleRequest):
+            # Without TrainBatchSampler: draw from torch's RNG, which DataLoader seeds per worker.
+            rng = np.random.default_rng(int(torch.randint(0, _SEED_BOUND, ()).item()))
+            item = self.plan_sample(int(self._active[item]), self.input_hw, rng)
+        return self._train_item(item)
+
+    def _read(self, index: int) -> np.ndarray | None:
+        """The RGB image, or None (warned once per path) when it cannot be used."""
+        if self.broken_images.is_broken(index):
+            return None
+        annotation = self.annotations[index]
+        try:
+            return read_image_rgb(annotation.image_path, (annotation.height, annotation.width))
+        except UnreadableImageError as error:
+            self.broken_images.report(index, error)
+            return None
+
+    def _read_or_substitute(self, index: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+        """Read `index`, or another random readable image of this epoch in its place."""
+        image = self._read(index)
+        candidates = self._active if len(self._active) else np.arange(len(self.annotations))
+        for _ in range(max(len(candidates), 1)):
+            if image is not None:
+                return index, image
+            index = int(rng.choice(candidates))
+            image = self._read(index)
+        if image is not None:
+            return index, image
+        raise UnreadableDatasetError(
+            "no readable image left: every image tried failed to load (see the warnings above); "
+            "check that the dataset folder is still there and rescan it"
+        )
+
+    def _single_sample(self, index: int, image: np.ndarray, input_hw: tuple[int, int]) -> Sample:
+        params = compute_resize(image.shape[:2], input_hw, self.keep_ratio)
+        resized = resize_image(image, params, PAD_VALUE)
+        return instances_to_sample(
+            resized,
+            self.annotations[index],
+            index,
+            params.affine_to_input(),
+            self.with_masks,
+            keep_crowd=False,
+        )
+
+    def _train_item(self, request: SampleRequest) -> tuple[Tensor, Target]:
+        assert self._pipeline is not None
+        rng = np.random.default_rng(request.seed)
+        index, image = self._read_or_substitute(request.image_index, rng)
+        if request.mosaic_partners:
+            tiles = [MosaicTile(image, self.annotations[index], index)]
+            for partner in request.mosaic_partners:
+                partner, partner_image = self._read_or_substitute(partner, rng)
+                tiles.append(MosaicTile(partner_image, self.annotations[partner], partner))
+            sample = build_mosaic(
+                tiles,
+                request.input_hw,
+                self.keep_ratio,
+                self.settings.mosaic_scale,
+                rng,
+                self.with_masks,
+                PAD_VALUE,
+            )
+        else:
+            sample = self._single_sample(index, image, request.input_hw)
+        sample = augment_sample(self._pipeline, sample, int(rng.integers(_SEED_BOUND)))
+        sample = sample.with_boxes_from_masks().with_clipped_boxes()
+        sample = sample.without_small_instances(self.settings.min_box_size)
+        annotation = self.annotations[index]
+        return sample_to_tensors(
+            sample, index, (annotation.height, annotation.width), self.with_masks
+        )
+
+    def _eval_item(self, index: int) -> tuple[Tensor, Target]:
+        annotation = self.annotations[index]
+        orig_hw = (annotation.height, annotation.width)
+        params = compute_resize(orig_hw, self.input_hw, self.keep_ratio)
+        image = self._read(index)
+        if image is None:  # grey and empty: keeps image ids unique, the warning names the file
+            blank = np.full((*params.input_hw, 3), PAD_VALUE, dtype=np.uint8)
+            sample = Sample.empty(blank, self.with_masks)
+        else:
+            sample = instances_to_sample(
+                resize_image(image, params, PAD_VALUE),
+                annotation,
+                index,
+                params.affine_to_input(),
+                self.with_masks,
+                keep_crowd=True,
+            )
+        image_tensor, target = sample_to_tensors(sample, index, orig_hw, self.with_masks)
+        target["resize_params"] = params
+        return image_tensor, target
