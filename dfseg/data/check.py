@@ -1,0 +1,182 @@
+"""`check_dataset`: read a dataset and verify its images, returning a report for `dfseg check`.
+
+Checking is reading (which collects every label problem with file and line) plus image integrity:
+PIL's `verify()` and a look at the end of JPEG/PNG files for a missing end marker (truncated
+downloads). With `deep=True` every image is also fully decoded (slower). Nothing is ever written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, computed_field
+
+from dfseg.data.formats.issues import IssueLog
+from dfseg.data.reading import LabelFormat, read_dataset_with_details
+from dfseg.structures import DataIssue, Dataset, ImageAnnotation
+from dfseg.structures.annotations import Severity
+from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
+
+CHECK_TASK = "check images"
+_JPEG_END = b"\xff\xd9"
+_PNG_END = b"IEND"
+_TAIL_BYTES = 4096  # some writers pad after the end marker
+
+
+class ClassStats(BaseModel):
+    """One row of the per-class table (crowd regions not counted)."""
+
+    class_id: int
+    name: str
+    images: int
+    instances: int
+
+
+class CheckReport(BaseModel):
+    """What `dfseg check` prints: counts, a per-class table and every issue.
+
+    `images` counts every image found, `corrupt` those left out (unreadable image or an error in
+    its labels), `backgrounds` usable images without objects.
+    """
+
+    root: str
+    format: str
+    images: int
+    usable: int
+    backgrounds: int
+    corrupt: int
+    instances: int
+    label_files: int
+    warnings: int
+    errors: int
+    classes: list[ClassStats]
+    issues: list[DataIssue]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ok(self) -> bool:
+        """True when no error was found (warnings were fixed on the fly)."""
+        return self.errors == 0
+
+    def summary(self) -> str:
+        """One line in Ultralytics' style: `85 images, 1 backgrounds, 0 corrupt`."""
+        return (
+            f"{self.images} images, {self.backgrounds} backgrounds, {self.corrupt} corrupt, "
+            f"{self.instances} instances, {self.errors} errors, {self.warnings} warnings"
+        )
+
+
+def check_dataset(
+    root: Path,
+    format: LabelFormat,
+    class_names: list[str] | None = None,
+    annotations: Path | None = None,
+    deep: bool = False,
+    progress: ProgressCallback | None = None,
+) -> CheckReport:
+    """Read the dataset, verify every image, and report.
+
+    Args:
+        root, format, class_names, annotations: as for `read_dataset`.
+        deep: also decode every image fully (finds corrupt pixel data; slower).
+        progress: optional callback receiving `ProgressEvent`s (reading, then checking).
+
+    Returns:
+        The report; `report.ok` is False when any error was found.
+
+    Raises:
+        DatasetError: the dataset cannot be read at all.
+    """
+    result = read_dataset_with_details(root, format, class_names, annotations, progress)
+    dataset = result.dataset
+    log = IssueLog(dataset.root)
+    broken = _check_images(dataset.images, log, deep, progress)
+    issues = [*dataset.issues, *log.issues]
+    usable = [image for image in dataset.images if image.image_path not in broken]
+    return CheckReport(
+        root=str(dataset.root),
+        format=dataset.format,
+        images=len(dataset.images) + len(result.excluded_images),
+        usable=len(usable),
+        backgrounds=sum(image.is_background for image in usable),
+        corrupt=len(result.excluded_images) + len(broken),
+        instances=int(sum((~image.iscrowd).sum() for image in usable)),
+        label_files=result.label_files,
+        warnings=sum(issue.severity == "warning" for issue in issues),
+        errors=sum(issue.severity == "error" for issue in issues),
+        classes=class_table(Dataset(dataset.root, dataset.format, dataset.class_names, usable)),
+        issues=issues,
+    )
+
+
+def class_table(dataset: Dataset) -> list[ClassStats]:
+    """Images containing each class and instances per class (crowd regions not counted)."""
+    num_classes = dataset.num_classes
+    images = np.zeros(num_classes, dtype=np.int64)
+    for image in dataset.images:
+        present = np.unique(image.labels[~image.iscrowd])
+        images[present[present < num_classes]] += 1
+    instances = dataset.instance_counts()
+    return [
+        ClassStats(class_id=k, name=name, images=int(images[k]), instances=int(instances[k]))
+        for k, name in enumerate(dataset.class_names)
+    ]
+
+
+def _check_images(
+    images: Sequence[ImageAnnotation], log: IssueLog, deep: bool, progress: ProgressCallback | None
+) -> set[Path]:
+    """Integrity of every image (threads: file reads and decoding release the GIL)."""
+    workers = max(1, min(8, os.cpu_count() or 1))
+    broken: set[Path] = set()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = pool.map(lambda image: _check_one(image.image_path, deep), images)
+        for done, (image, outcome) in enumerate(zip(images, outcomes, strict=True), start=1):
+            for code, message, severity in outcome:
+                issue = log.add(code, image.image_path, message, severity=severity)
+                if issue.severity == "error":
+                    broken.add(image.image_path)
+            if progress is not None and (done % 16 == 0 or done == len(images)):
+                report(progress, ProgressEvent(CHECK_TASK, completed=done, total=len(images)))
+    return broken
+
+
+def _check_one(path: Path, deep: bool) -> list[tuple[str, str, Severity | None]]:
+    """(issue code, message, severity override) for one image file; empty when it is fine.
+
+    A truncated JPEG still decodes (the rest is grey), so it is a warning; a truncated PNG fails
+    PIL's verify and OpenCV returns nothing for it, so it is an error.
+    """
+    truncated = None
+    try:
+        with Image.open(path) as image:
+            truncated = _missing_end_marker(path, image.format or "")
+            image.verify()
+        if deep and not truncated:
+            with Image.open(path) as image:
+                image.load()
+    except Exception as error:  # PIL raises many types for bad data
+        if truncated:
+            return [("truncated-image", f"{truncated}; cannot be decoded: {error}", "error")]
+        return [("unreadable-image", f"image data is corrupt: {error}", None)]
+    return [("truncated-image", truncated, None)] if truncated else []
+
+
+def _missing_end_marker(path: Path, image_format: str) -> str | None:
+    """A message when a JPEG/PNG file ends without its end marker (a truncated file)."""
+    marker = {"JPEG": _JPEG_END, "MPO": _JPEG_END, "PNG": _PNG_END}.get(image_format)
+    if marker is None:
+        return None
+    with path.open("rb") as file:
+        file.seek(0, os.SEEK_END)
+        size = file.tell()
+        file.seek(max(0, size - _TAIL_BYTES))
+        tail = file.read()
+    if marker in tail:
+        return None
+    return f"{image_format} file ends without its end marker (truncated?)"
