@@ -19,7 +19,7 @@ from dfseg.metrics.collect import FlatProblem, ProgressCallback, flatten
 from dfseg.metrics.errors import MetricsInputError
 from dfseg.metrics.inputs import ImageGroundTruth, ImagePredictions, as_predictions, check_inputs
 from dfseg.metrics.iou import IouType, check_iou_type
-from dfseg.metrics.matching import COCO_IOU_CAP, MatchResult, greedy_match
+from dfseg.metrics.matching import COCO_IOU_CAP, MatchResult, gather_matched, greedy_match
 from dfseg.structures.detections import Detections
 
 
@@ -99,8 +99,7 @@ def _prediction_ignore(
 ) -> np.ndarray:
     """[A, T, D]: matched to an ignored ground truth, or unmatched and outside the area range."""
     outside = _out_of_range(problem.predictions.areas, params)  # [A, D]
-    area_index = np.arange(len(gt_ignore))[:, None, None]  # [A, 1, 1]
-    matched_ignored = gt_ignore[area_index, np.maximum(match.gt_index, 0)]  # [A, T, D]
+    matched_ignored = gather_matched(gt_ignore, match.gt_index, False)  # [A, T, D]
     return np.where(match.matched, matched_ignored, outside[:, None, :])
 
 

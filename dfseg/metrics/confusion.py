@@ -21,7 +21,7 @@ from dfseg.metrics.collect import flatten
 from dfseg.metrics.errors import MetricsInputError
 from dfseg.metrics.inputs import ImageGroundTruth, ImagePredictions, as_predictions, check_inputs
 from dfseg.metrics.iou import IouType, check_iou_type
-from dfseg.metrics.matching import greedy_match
+from dfseg.metrics.matching import gather_matched, greedy_match
 from dfseg.structures.detections import Detections
 
 NormalizeOver = Literal["true", "predicted"]
@@ -110,7 +110,7 @@ def confusion_matrix(
     )
     gt_index = match.gt_index[0, 0]  # [D]
     matched = gt_index >= 0
-    on_crowd = matched & gt.crowd[np.maximum(gt_index, 0)]
+    on_crowd = gather_matched(gt.crowd, gt_index, False)  # [D]
     background = num_classes
     counts = np.zeros((num_classes + 1, num_classes + 1), np.int64)
     pair = matched & ~on_crowd

@@ -159,3 +159,22 @@ def _match_wave(
     gt_index[area_idx, threshold_idx, det[pair]] = gt[pair]
     matched_iou[area_idx, threshold_idx, det[pair]] = iou[pair]
     used[area_idx, threshold_idx, gt[pair]] = True
+
+
+def gather_matched(
+    values: np.ndarray, gt_index: np.ndarray, fill: bool | float | int
+) -> np.ndarray:
+    """Per-ground-truth values looked up for each prediction's match, `fill` where unmatched.
+
+    Args:
+        values: [G] or [A, G] per-ground-truth values.
+        gt_index: [T, D] or [A, T, D] matched index, -1 when unmatched (A must agree).
+
+    Returns:
+        values at gt_index, shaped like gt_index.
+    """
+    padded = np.concatenate([values, np.full((*values.shape[:-1], 1), fill, values.dtype)], axis=-1)
+    if values.ndim == 1:
+        return padded[gt_index]  # -1 picks the fill column
+    area_index = np.arange(len(values)).reshape(-1, *([1] * (gt_index.ndim - 1)))
+    return padded[area_index, gt_index]

@@ -22,12 +22,13 @@ from dfseg.metrics.collect import flatten
 from dfseg.metrics.errors import MetricsInputError
 from dfseg.metrics.inputs import ImageGroundTruth, ImagePredictions, as_predictions, check_inputs
 from dfseg.metrics.iou import IouType, check_iou_type
-from dfseg.metrics.matching import greedy_match
+from dfseg.metrics.matching import gather_matched, greedy_match
 from dfseg.structures.detections import Detections
 
 Average = Literal["micro", "macro"]
 DEFAULT_THRESHOLDS = np.linspace(0.0, 1.0, 1001)
 """Confidence grid for curves and the threshold search (step 0.001)."""
+F1_TIE_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -206,7 +207,7 @@ def match_for_thresholds(
     )  # fmt: skip
     gt_index = match.gt_index[0, 0]  # [D]
     matched = gt_index >= 0
-    on_crowd = matched & gt.crowd[np.maximum(gt_index, 0)]
+    on_crowd = gather_matched(gt.crowd, gt_index, False)  # [D]
     dets = problem.predictions
     return ConfidenceMatches(
         iou_type=iou_type,
@@ -219,7 +220,7 @@ def match_for_thresholds(
         is_true_positive=matched & ~on_crowd,
         is_ignored=on_crowd,
         iou=np.where(matched & ~on_crowd, match.iou[0, 0], 0.0),
-        gt_local_index=np.where(matched, gt.local_index[np.maximum(gt_index, 0)], -1),
+        gt_local_index=gather_matched(gt.local_index, gt_index, -1),
     )
 
 
@@ -252,9 +253,9 @@ def best_threshold(
     """The confidence that maximises overall F1.
 
     Pass matches computed with iou_type "bbox" for a detector and "segm" for a segmentation model
-    (mask F1). F1 is flat between consecutive prediction scores; the middle of the first best
+    (mask F1). F1 is flat between consecutive prediction scores; the middle of the lowest best
     plateau on the grid is returned so that small score drifts (quantisation, another backend)
-    do not cross a prediction.
+    do not cross a prediction, and of equal peaks the lower threshold (more recall) wins.
 
     Args:
         matches: from `match_for_thresholds`.
@@ -265,9 +266,11 @@ def best_threshold(
     if grid.ndim != 1 or len(grid) == 0 or (np.diff(grid) <= 0).any():
         raise MetricsInputError("thresholds must be a non-empty ascending 1-D sequence")
     f1 = np.nan_to_num(matches.at(grid).overall(average).f1, nan=-1.0)  # [S]
-    first = int(np.argmax(f1))
+    # Equal F1 computed along different paths can differ in the last bits; treat as equal.
+    at_peak = f1 >= f1.max() - F1_TIE_TOLERANCE  # [S]
+    first = int(np.argmax(at_peak))
     last = first
-    while last + 1 < len(grid) and f1[last + 1] == f1[first]:
+    while last + 1 < len(grid) and at_peak[last + 1]:
         last += 1
     threshold = float(grid[(first + last) // 2])
     metrics = matches.at(threshold)
