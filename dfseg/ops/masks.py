@@ -83,6 +83,32 @@ def polygons_to_box_xyxy(rings: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate([stacked.min(0), stacked.max(0)]).astype(np.float32)
 
 
+def merge_rings(rings: Sequence[np.ndarray]) -> np.ndarray:
+    """Join several non-overlapping rings into one ring (for formats with one polygon per object).
+
+    Each further ring is attached to the path at its nearest vertex pair by a zero-width bridge
+    (walked out and back), so rasterising the result gives the union of the rings. Overlapping
+    rings would cancel out where they overlap; `mask_to_polygons` never produces those.
+
+    Args:
+        rings: each [K, 2] (x, y); rings with fewer than 3 points are skipped.
+
+    Returns:
+        [M, 2] float32 ring (empty [0, 2] when no ring has 3 points).
+    """
+    kept = [np.asarray(r, dtype=np.float32).reshape(-1, 2) for r in rings]
+    kept = [r for r in kept if len(r) >= 3]
+    if not kept:
+        return np.zeros((0, 2), dtype=np.float32)
+    path = kept[0]
+    for ring in kept[1:]:
+        distances = ((path[:, None, :] - ring[None, :, :]) ** 2).sum(-1)  # [P, K]
+        i, j = np.unravel_index(int(np.argmin(distances)), distances.shape)
+        loop = np.concatenate([ring[j:], ring[:j], ring[j : j + 1]])  # around, back to start
+        path = np.concatenate([path[: i + 1], loop, path[i:]])
+    return path.astype(np.float32)
+
+
 def polygon_to_mask(rings: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
     """Rasterise the union of rings.
 

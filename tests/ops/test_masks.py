@@ -11,6 +11,7 @@ from dfseg.ops.masks import (
     mask_to_polygons,
     mask_to_rle,
     masks_to_boxes_xyxy,
+    merge_rings,
     polygon_area,
     polygon_to_mask,
     polygons_to_box_xyxy,
@@ -193,3 +194,16 @@ def test_polygon_area_shoelace() -> None:
     assert polygon_area(_box_ring(0, 0, 4, 3)[::-1]) == pytest.approx(12.0)
     assert polygon_area(np.zeros((2, 2))) == 0.0
     assert np.array_equal(polygons_to_box_xyxy([]), np.zeros(4))
+
+
+def test_merge_rings_keeps_the_union_of_separate_parts() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        mask = _random_blobs(rng, 60, 80)
+        rings = mask_to_polygons(mask, min_area=0)
+        merged = merge_rings(rings)
+        assert merged.ndim == 2 and merged.shape[1] == 2
+        np.testing.assert_array_equal(polygon_to_mask([merged], 60, 80), _fill_holes(mask))
+    single = _box_ring(1, 1, 4, 4)
+    np.testing.assert_array_equal(merge_rings([single]), single)
+    assert merge_rings([np.zeros((2, 2))]).shape == (0, 2)
