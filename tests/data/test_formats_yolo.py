@@ -205,3 +205,12 @@ def test_progress_reports_every_image(tmp_path: Path) -> None:
     events = []
     read_dataset(root, "yolo", progress=events.append)
     assert [(e.completed, e.total) for e in events] == [(1, 1)]
+
+
+def test_images_sharing_a_label_file_are_reported(tmp_path: Path) -> None:
+    write_text(tmp_path / "classes.txt", "x\n")
+    for name in ("a.jpg", "a.png"):
+        write_image(tmp_path / name, 8, 8)
+    write_text(tmp_path / "a.txt", "0 0.5 0.5 0.5 0.5\n")
+    (issue,) = _issues(read_dataset(tmp_path, "yolo"), "shared-label")
+    assert issue.path == "a.txt" and "a.jpg, a.png" in issue.message

@@ -46,6 +46,11 @@ ISSUE_KINDS: dict[str, tuple[Severity, str]] = {
         "warning",
         "Labels refer to an image that does not exist; add the image or delete the labels.",
     ),
+    "shared-label": (
+        "warning",
+        "Several images (same name, other extension) share one label file; rename the images so "
+        "each has its own label file.",
+    ),
     "unlisted-image": ("info", "Images on disk that the annotation file does not list are unused."),
     "bad-number": ("error", "Every value on a label row must be a number."),
     "wrong-column-count": (

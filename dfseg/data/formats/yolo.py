@@ -131,6 +131,7 @@ def read_yolo(
             ".tif, .tiff, .webp)"
         )
     label_paths = [label_path_for(p, root) for p in images]
+    _report_shared_labels(images, label_paths, log)
     existing = [p.is_file() for p in label_paths]
     if not any(existing):
         raise _no_labels_error(root, images)
@@ -279,6 +280,16 @@ def _parse_row(values: np.ndarray, line: int, file: _LabelFile, buffer: Instance
         return True
     buffer.add(int(class_value), polygons_to_box_xyxy([ring]), Polygons(rings=(ring,)))
     return True
+
+
+def _report_shared_labels(images: list[Path], label_paths: list[Path], log: IssueLog) -> None:
+    owners: dict[Path, list[Path]] = {}
+    for image, label in zip(images, label_paths, strict=True):
+        owners.setdefault(label, []).append(image)
+    for label, sharing in owners.items():
+        if len(sharing) > 1 and label.is_file():
+            names = ", ".join(p.name for p in sharing)
+            log.add("shared-label", label, f"label file of {len(sharing)} images ({names})")
 
 
 def _report_orphan_labels(expected_labels: set[Path], log: IssueLog) -> None:
