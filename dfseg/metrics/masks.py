@@ -18,6 +18,8 @@ from dfseg.structures.annotations import RLE, Polygons
 CocoRle = dict[str, Any]
 """A compressed COCO RLE: {"size": [H, W], "counts": bytes}."""
 
+AREA_CHUNK = 255
+
 MaskInput = np.ndarray | Sequence[RLE | CocoRle]
 """Masks of one image: a bool [N, H, W] array or N RLEs (dfseg `RLE` or pycocotools dicts)."""
 
@@ -119,7 +121,9 @@ def rle_areas(rles: Sequence[CocoRle]) -> np.ndarray:
     """[N] float64 pixel counts."""
     if not rles:
         return np.zeros((0,), dtype=np.float64)
-    return np.asarray(mask_utils.area(list(rles)), dtype=np.float64)
+    # pycocotools 2.0.11 `area` overflows a uint8 counter beyond 255 masks per call.
+    chunks = [list(rles[i : i + AREA_CHUNK]) for i in range(0, len(rles), AREA_CHUNK)]
+    return np.concatenate([np.asarray(mask_utils.area(c), dtype=np.float64) for c in chunks])
 
 
 def decode_rles(rles: Sequence[CocoRle]) -> np.ndarray:

@@ -33,9 +33,10 @@ SUFFIX_BY_IOU_TYPE: dict[IouType, str] = {"bbox": "B", "segm": "M"}
 
 
 class GroupMetrics(BaseModel):
-    """Box (or mask) metrics of one class or of all classes. NaN where undefined (no GT)."""
+    """Box (or mask) metrics of one class or of all classes. NaN where undefined (no GT); JSON
+    writes NaN as the string "NaN" so that reports round-trip."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
     precision: float
     recall: float
@@ -48,7 +49,7 @@ class GroupMetrics(BaseModel):
 class ClassRow(BaseModel):
     """One line of the validation table; `class_id` is None for the "all" row."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
     class_id: int | None
     name: str
@@ -71,7 +72,7 @@ class EvalReport(BaseModel):
         coco: per iou_type, the 12 COCO summary numbers ("AP", "AP50", ... "ARl"; -1 undefined).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
     task: Task
     threshold: float

@@ -77,6 +77,28 @@ def test_segm_equals_pycocotools(seed: int, dataset_factory: Callable, pycocotoo
     _assert_same_as_pycocotools(result, reference)
 
 
+def test_bbox_equals_pycocotools_at_validation_scale(
+    dataset_factory: Callable, pycocotools_runner
+) -> None:
+    """100 images x 300 predictions x 10 classes, the size of a real validation pass."""
+    ground_truths, predictions = dataset_factory(
+        8, num_images=100, num_classes=10, height=480, width=640, num_preds=300
+    )
+    result = evaluate_coco(ground_truths, predictions, "bbox", num_classes=10)
+    _assert_same_as_pycocotools(result, pycocotools_runner(ground_truths, predictions, "bbox", 10))
+
+
+def test_segm_equals_pycocotools_with_300_masks_per_image(
+    dataset_factory: Callable, pycocotools_runner
+) -> None:
+    """More than 255 masks per image and more than 100 per class: maxDets truncation for masks."""
+    ground_truths, predictions = dataset_factory(
+        12, num_images=6, num_classes=2, height=48, width=64, num_preds=300, with_masks=True
+    )
+    result = evaluate_coco(ground_truths, predictions, "segm", num_classes=2)
+    _assert_same_as_pycocotools(result, pycocotools_runner(ground_truths, predictions, "segm", 2))
+
+
 def test_bbox_with_mask_areas_equals_pycocotools(
     dataset_factory: Callable, pycocotools_runner
 ) -> None:

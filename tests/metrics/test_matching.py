@@ -7,7 +7,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from dfseg.metrics import CandidatePairs, box_iou_coco, greedy_match, mask_iou_coco
-from dfseg.metrics.masks import encode_bool_masks
+from dfseg.metrics.masks import encode_bool_masks, rle_areas
 from dfseg.metrics.matching import gather_matched
 
 
@@ -114,3 +114,12 @@ def test_no_pairs_means_nothing_matched() -> None:
     )
     assert result.gt_index.shape == (1, 1, 4)
     assert (result.gt_index == -1).all()
+
+
+def test_mask_areas_of_many_masks() -> None:
+    """pycocotools' `area` breaks past 255 masks per call; `rle_areas` must not."""
+    masks = np.zeros((300, 8, 8), bool)
+    for index in range(300):
+        masks[index, : index % 8 + 1, :2] = True
+    areas = rle_areas(encode_bool_masks(masks))
+    np.testing.assert_array_equal(areas, masks.reshape(300, -1).sum(1))

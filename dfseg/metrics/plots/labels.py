@@ -49,8 +49,9 @@ def plot_label_distribution(
     bars.set_ylabel("instances")
     bars.set_title(f"{int(counts.sum())} instances in {len(ground_truths)} images")
     if len(geometry):
-        centres.hist2d(geometry[:, 0], geometry[:, 1], bins=50, cmap="Blues", cmin=1)
-        sizes.hist2d(geometry[:, 2], geometry[:, 3], bins=50, cmap="Blues", cmin=1)
+        bins = int(np.clip(np.sqrt(len(geometry)), 10, 50))  # coarse bins for small datasets
+        centres.hist2d(geometry[:, 0], geometry[:, 1], bins=bins, cmap="Blues", cmin=1)
+        sizes.hist2d(geometry[:, 2], geometry[:, 3], bins=bins, cmap="Blues", cmin=1)
     centres.invert_yaxis()
     centres.set(xlabel=f"x {unit}", ylabel=f"y {unit}", title="box centres")
     sizes.set(xlabel=f"width {unit}", ylabel=f"height {unit}", title="box sizes")

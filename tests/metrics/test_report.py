@@ -1,0 +1,111 @@
+"""`build_eval_report`: the validation table and its results.csv row."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from dfseg.metrics import (
+    EvalReport,
+    ImageGroundTruth,
+    ImagePredictions,
+    MetricsInputError,
+    best_threshold,
+    build_eval_report,
+    evaluate_coco,
+    match_for_thresholds,
+)
+
+DETECT_COLUMNS = [
+    "metrics/precision(B)",
+    "metrics/recall(B)",
+    "metrics/f1(B)",
+    "metrics/mAP50(B)",
+    "metrics/mAP50-95(B)",
+    "metrics/mean_iou(B)",
+    "metrics/conf_threshold",
+]
+
+
+def test_detect_report_agrees_with_its_parts(dataset_factory: Callable) -> None:
+    ground_truths, predictions = dataset_factory(3, num_images=20, num_classes=3, num_preds=30)
+    names = ["cat", "dog", "bird"]
+    report = build_eval_report(ground_truths, predictions, names)
+    coco = evaluate_coco(ground_truths, predictions, "bbox", num_classes=3)
+    best = best_threshold(match_for_thresholds(ground_truths, predictions, "bbox"))
+    assert report.task == "detect"
+    assert report.threshold_source == "bbox"
+    assert report.threshold == best.threshold
+    assert report.overall.box.map50_95 == pytest.approx(coco.stats[0])
+    assert report.overall.box.map50 == pytest.approx(coco.stats[1])
+    assert report.overall.box.f1 == pytest.approx(best.f1)
+    assert report.overall.mask is None
+    assert [row.name for row in report.classes] == names
+    assert report.overall.instances == sum(row.instances for row in report.classes)
+    assert report.overall.images == 20
+    for k, row in enumerate(report.classes):
+        assert row.box.map50_95 == pytest.approx(coco.per_class_ap()[k])
+        assert row.instances == int(sum((~g.crowd & (g.labels == k)).sum() for g in ground_truths))
+        assert row.images == sum(bool((~g.crowd & (g.labels == k)).any()) for g in ground_truths)
+    assert report.coco["bbox"]["AP"] == pytest.approx(coco.stats[0])
+
+
+def test_results_row_columns_are_stable(dataset_factory: Callable) -> None:
+    first = build_eval_report(*dataset_factory(4, num_images=6, num_classes=2), ["a", "b"])
+    empty_gt = [ImageGroundTruth(np.zeros((0, 4)), np.zeros(0))]
+    empty_pred = [ImagePredictions(np.zeros((0, 4)), np.zeros(0), np.zeros(0))]
+    second = build_eval_report(empty_gt, empty_pred, ["a", "b"], threshold=0.3)
+    assert list(first.to_row()) == DETECT_COLUMNS
+    assert list(second.to_row()) == DETECT_COLUMNS
+    assert second.threshold_source == "given"
+    assert second.to_row()["metrics/conf_threshold"] == 0.3
+    assert math.isnan(second.to_row()["metrics/mAP50-95(B)"])
+
+
+def test_segment_report_picks_threshold_on_masks(dataset_factory: Callable) -> None:
+    ground_truths, predictions = dataset_factory(
+        5, num_images=12, num_classes=2, height=64, width=80, num_preds=20, with_masks=True
+    )
+    report = build_eval_report(ground_truths, predictions, ["a", "b"])
+    mask_best = best_threshold(match_for_thresholds(ground_truths, predictions, "segm"))
+    assert report.task == "segment"
+    assert report.threshold_source == "segm"
+    assert report.threshold == mask_best.threshold
+    assert report.overall.mask is not None
+    assert report.overall.mask.f1 == pytest.approx(mask_best.f1)
+    segm = evaluate_coco(ground_truths, predictions, "segm", num_classes=2)
+    assert report.overall.mask.map50_95 == pytest.approx(segm.stats[0])
+    row = report.to_row()
+    assert "metrics/mAP50-95(M)" in row and "metrics/mAP50-95(B)" in row
+    assert row["metrics/mAP50-95(M)"] != row["metrics/mAP50-95(B)"]
+    table = report.class_table()
+    assert table[0]["class"] == "all" and len(table) == 3
+    assert "map50(M)" in table[1]
+
+
+def test_report_round_trips_through_json(dataset_factory: Callable) -> None:
+    ground_truths, predictions = dataset_factory(6, num_images=5, num_classes=2)
+    report = build_eval_report(ground_truths, predictions, ["a", "b", "never seen"])
+    data = json.loads(report.model_dump_json())
+    assert data["classes"][1]["name"] == "b"
+    assert data["classes"][2]["box"]["map50"] == "NaN"
+    restored = EvalReport.model_validate(data)
+    assert restored.overall.instances == report.overall.instances
+    assert restored.overall.box.map50 == pytest.approx(report.overall.box.map50)
+    assert math.isnan(restored.classes[2].box.recall)
+
+
+def test_masks_without_ground_truth_masks_is_an_error() -> None:
+    gt = ImageGroundTruth(np.array([[0, 0, 10, 10]], float), np.array([0]))
+    pred = ImagePredictions(
+        np.array([[0, 0, 10, 10]], float),
+        np.array([0.9]),
+        np.array([0]),
+        masks=np.ones((1, 16, 16), bool),
+    )
+    with pytest.raises(MetricsInputError, match="some ground truth has none"):
+        build_eval_report([gt], [pred], ["a"])
