@@ -1,0 +1,171 @@
+"""The D-FINE model (backbone -> hybrid encoder -> decoder, plus an optional mask head) and its
+self-describing `ModelSpec`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import torch.nn as nn
+from torch import Tensor
+
+from dfseg.nn.dfine_decoder import DFineDecoder
+from dfseg.nn.hgnetv2 import ConvBNAct, HGNetv2
+from dfseg.nn.hybrid_encoder import HybridEncoder
+from dfseg.nn.mask_head import MaskHead
+from dfseg.nn.outputs import eval_outputs, train_outputs
+
+Task = Literal["detect", "segment"]
+TASKS: tuple[str, ...] = ("detect", "segment")
+
+
+class ModelSpecError(ValueError):
+    """A model spec (size, classes, task, image size) that cannot be built."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is: enough to rebuild it (stored in checkpoint and export manifests).
+
+    Attributes:
+        size: "n", "s", "m", "l" or "x".
+        num_classes: number of classes (ids 0..num_classes-1).
+        task: "detect" or "segment".
+        image_size: (height, width) of the input the model is built for, multiples of 32.
+    """
+
+    size: str
+    num_classes: int
+    task: Task = "detect"
+    image_size: tuple[int, int] = (640, 640)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type dict: {"size", "num_classes", "task", "image_size": [h, w]}."""
+        return {
+            "size": self.size,
+            "num_classes": self.num_classes,
+            "task": self.task,
+            "image_size": [int(self.image_size[0]), int(self.image_size[1])],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """Inverse of `to_dict`; raises ModelSpecError on missing or malformed fields."""
+        missing = [key for key in ("size", "num_classes") if key not in data]
+        if missing:
+            raise ModelSpecError(f"model spec is missing {missing}: {data!r}")
+        image_size = data.get("image_size", (640, 640))
+        if not isinstance(image_size, (list, tuple)) or len(image_size) != 2:
+            raise ModelSpecError(
+                f"model spec image_size must be [height, width], got {image_size!r}"
+            )
+        task = data.get("task", "detect")
+        if task not in TASKS:
+            raise ModelSpecError(f"model spec task must be one of {TASKS}, got {task!r}")
+        return cls(
+            size=str(data["size"]),
+            num_classes=int(data["num_classes"]),
+            task=cast(Task, task),
+            image_size=(int(image_size[0]), int(image_size[1])),
+        )
+
+
+class DFine(nn.Module):
+    """D-FINE detector with an optional instance-segmentation head.
+
+    Attribute names (and so state-dict keys) follow the official implementation: `backbone`,
+    `decoder`, `encoder` registered in that order; `mask_head` exists only for task "segment".
+
+    Input: images [B, 3, H, W] float RGB in [0, 1] (no mean/std), H and W multiples of 32.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        backbone: HGNetv2,
+        encoder: HybridEncoder,
+        decoder: DFineDecoder,
+        mask_head: MaskHead | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.backbone = backbone
+        self.decoder = decoder
+        self.encoder = encoder
+        if mask_head is not None:
+            self.mask_head = mask_head
+        self.has_mask_head = mask_head is not None
+        self.is_deployed = False
+
+    def forward(
+        self,
+        images: Tensor,
+        targets: list[dict[str, Tensor]] | None = None,
+        return_enc_topk_ind: bool = False,
+    ) -> dict[str, Any]:
+        """Run the model.
+
+        Args:
+            images: [B, 3, H, W] RGB in [0, 1].
+            targets: training only; per image `labels` [N] int64 and `boxes` [N, 4] normalised
+                cxcywh (extra keys such as `masks` are ignored). Feeds the denoising queries.
+            return_enc_topk_ind: eval only; add `enc_topk_ind` [B, Q], the anchor index of each
+                query (for aligning queries across implementations).
+
+        Returns:
+            Eval: `pred_logits` [B, Q, C] pre-sigmoid, `pred_boxes` [B, Q, 4] normalised cxcywh,
+            and for segment `pred_mask_embeds` [B, Q, D], `mask_features` [B, D, H/4, W/4].
+            Train: the official D-FINE training dict (see `dfseg.nn.outputs`).
+        """
+        stages = self.backbone.forward_stages(images)
+        encoder_levels = self.encoder([stages[i] for i in self.backbone.return_idx])
+        result = self.decoder.decode(encoder_levels, targets)
+        mask_embeds = mask_features = None
+        if self.has_mask_head:
+            mask_features = self.mask_head(stages, encoder_levels)
+            mask_embeds = self.mask_head.embed_queries(result.features)  # [L, B, Q, D]
+        if self.training:
+            return train_outputs(
+                result, self.decoder.up, self.decoder.reg_scale, mask_embeds, mask_features
+            )
+        return eval_outputs(result, mask_embeds, mask_features, return_enc_topk_ind)
+
+    def set_image_size(self, image_size: tuple[int, int]) -> None:
+        """Rebuild the size-dependent buffers (anchors, position embeddings) for (h, w)."""
+        check_image_size(image_size)
+        self.encoder.set_image_size(image_size)
+        self.decoder.set_image_size(image_size)
+        self.spec = ModelSpec(
+            self.spec.size, self.spec.num_classes, self.spec.task, tuple(image_size)
+        )  # type: ignore[arg-type]
+
+    def deploy(self, fuse_backbone: bool = False) -> DFine:
+        """Prepare for inference, as the official `deploy()`: eval mode, conv+BN and RepVGG
+        branches folded, W(n) cached, decoder parts eval never uses dropped. Outputs are
+        unchanged up to float rounding; the model can no longer be trained.
+
+        Args:
+            fuse_backbone: also fold the backbone's batch norms (state-dict keys unchanged).
+                Off by default: the official deploy leaves the backbone as is, and parity
+                checks against it are tighter than the rounding this adds.
+
+        Returns:
+            self.
+        """
+        self.eval()
+        for module in list(self.modules()):
+            if module is not self and callable(getattr(module, "deploy", None)):
+                module.deploy()
+            if fuse_backbone and isinstance(module, ConvBNAct):
+                module.fold_norm()
+        self.is_deployed = True
+        return self
+
+
+def check_image_size(image_size: tuple[int, int]) -> None:
+    """Raise ModelSpecError unless image_size is (height, width), both positive multiples of 32."""
+    if len(image_size) != 2 or any(int(v) <= 0 or int(v) % 32 for v in image_size):
+        raise ModelSpecError(
+            "image_size must be (height, width) with both positive multiples of 32, "
+            f"got {image_size!r}"
+        )
