@@ -45,11 +45,7 @@ def evaluate_coco(
         precision/recall arrays and the 12 summary numbers of pycocotools.
     """
     iou_type = check_iou_type(iou_type)
-    params = params or CocoParams()
-    if list(params.max_dets) != sorted(params.max_dets) or not params.max_dets:
-        raise MetricsInputError(f"params.max_dets must be ascending, got {params.max_dets}")
-    if (np.asarray(params.iou_thresholds) <= 0).any():
-        raise MetricsInputError("params.iou_thresholds must be > 0")
+    params = _checked(params or CocoParams())
     preds = as_predictions(predictions)
     num_classes = check_inputs(ground_truths, preds, num_classes)
     min_iou = float(np.minimum(params.iou_thresholds, COCO_IOU_CAP).min())
@@ -68,10 +64,6 @@ def evaluate_coco(
     )
     gt = problem.ground_truth
     regular = ~gt.crowd
-    images_with_class = np.zeros(num_classes, np.int64)
-    if regular.any():
-        pairs = np.unique(np.stack([gt.labels[regular], gt.image[regular]]), axis=1)  # [2, U]
-        images_with_class = np.bincount(pairs[0], minlength=num_classes)
     return CocoResult(
         iou_type=iou_type,
         params=params,
@@ -79,8 +71,26 @@ def evaluate_coco(
         recall=recall,
         scores=scores,
         num_instances=np.bincount(gt.labels[regular], minlength=num_classes),
-        num_images_with_class=images_with_class,
+        num_images_with_class=_images_with_class(
+            gt.labels[regular], gt.image[regular], num_classes
+        ),
     )
+
+
+def _checked(params: CocoParams) -> CocoParams:
+    if not params.max_dets or list(params.max_dets) != sorted(params.max_dets):
+        raise MetricsInputError(f"params.max_dets must be ascending, got {params.max_dets}")
+    if (np.asarray(params.iou_thresholds) <= 0).any():
+        raise MetricsInputError("params.iou_thresholds must be > 0")
+    return params
+
+
+def _images_with_class(labels: np.ndarray, image: np.ndarray, num_classes: int) -> np.ndarray:
+    """[K] number of distinct images in which each class occurs."""
+    if len(labels) == 0:
+        return np.zeros(num_classes, np.int64)
+    pairs = np.unique(np.stack([labels, image]), axis=1)  # [2, U] distinct (class, image)
+    return np.bincount(pairs[0], minlength=num_classes)
 
 
 def _out_of_range(areas: np.ndarray, params: CocoParams) -> np.ndarray:

@@ -57,7 +57,8 @@ class ImageGroundTruth:
         masks: bool [N, H, W] or N RLEs, or None for box-only ground truth.
         areas: [N] object areas for COCO's small/medium/large split. None picks the COCO
             convention: mask pixel count when masks exist, else box width * height.
-        image_size: (height, width); needed only to rasterise box-only instances for mask metrics.
+        image_size: (height, width); used to normalise box statistics in label plots.
+        where: names this entry in error messages (the evaluators set "image i ground truth").
     """
 
     boxes_xyxy: np.ndarray
@@ -149,7 +150,8 @@ class ImagePredictions:
         boxes_xyxy: [M, 4] absolute pixel xyxy.
         scores: [M] confidences.
         labels: [M] contiguous 0-based class ids.
-        masks: bool [M, H, W] or M RLEs, or None for a detector.
+        masks: bool [M, H, W] or M RLEs at the original image size, or None for a detector.
+        where: names this entry in error messages (the evaluators set "image i predictions").
     """
 
     boxes_xyxy: np.ndarray

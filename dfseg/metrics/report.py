@@ -139,6 +139,18 @@ class _GroupBuilder:
         )
 
 
+def _with_masks(ground_truths: Sequence[ImageGroundTruth], preds: list[ImagePredictions]) -> bool:
+    """Whether to evaluate masks too: when the model predicts them (the ground truth must have
+    them then)."""
+    with_masks = any(p.has_masks for p in preds)
+    if with_masks and not all(g.has_masks or len(g) == 0 for g in ground_truths):
+        raise MetricsInputError(
+            "the predictions have masks but some ground truth has none; evaluate against a "
+            "segmentation dataset or drop the masks"
+        )
+    return with_masks
+
+
 def build_eval_report(
     ground_truths: Sequence[ImageGroundTruth],
     predictions: Sequence[ImagePredictions | Detections],
@@ -158,12 +170,7 @@ def build_eval_report(
     """
     preds = as_predictions(predictions)
     num_classes = check_inputs(ground_truths, preds, len(class_names))
-    with_masks = any(p.has_masks for p in preds)
-    if with_masks and not all(g.has_masks or len(g) == 0 for g in ground_truths):
-        raise MetricsInputError(
-            "the predictions have masks but some ground truth has none; evaluate against a "
-            "segmentation dataset or drop the masks"
-        )
+    with_masks = _with_masks(ground_truths, preds)
     iou_types: list[IouType] = ["bbox", "segm"] if with_masks else ["bbox"]
     results = {
         t: evaluate_coco(ground_truths, preds, t, num_classes, progress=progress) for t in iou_types
@@ -176,32 +183,38 @@ def build_eval_report(
         source = iou_types[-1]
         threshold = best_threshold(matches[source], average=average).threshold
     groups = {t: _GroupBuilder(results[t], matches[t].at(threshold), average) for t in iou_types}
-    box_coco = results["bbox"]
-    overall = ClassRow(
-        class_id=None,
-        name="all",
-        images=len(ground_truths),
-        instances=int(box_coco.num_instances.sum()),
-        box=groups["bbox"].row(None),
-        mask=groups["segm"].row(None) if with_masks else None,
-    )
-    classes = [
-        ClassRow(
-            class_id=k,
-            name=str(class_names[k]),
-            images=int(box_coco.num_images_with_class[k]),
-            instances=int(box_coco.num_instances[k]),
-            box=groups["bbox"].row(k),
-            mask=groups["segm"].row(k) if with_masks else None,
-        )
-        for k in range(num_classes)
-    ]
     return EvalReport(
         task="segment" if with_masks else "detect",
         threshold=threshold,
         threshold_source=source,
         average=average,
-        overall=overall,
-        classes=classes,
+        overall=_class_row(None, "all", len(ground_truths), results["bbox"], groups),
+        classes=[
+            _class_row(k, str(name), len(ground_truths), results["bbox"], groups)
+            for k, name in enumerate(class_names)
+        ],
         coco={t: results[t].summary() for t in iou_types},
+    )
+
+
+def _class_row(
+    class_id: int | None,
+    name: str,
+    num_images: int,
+    box_coco: CocoResult,
+    groups: dict[IouType, _GroupBuilder],
+) -> ClassRow:
+    """One table line; images/instances count non-crowd objects (from the box evaluation)."""
+    if class_id is None:
+        images, instances = num_images, int(box_coco.num_instances.sum())
+    else:
+        images = int(box_coco.num_images_with_class[class_id])
+        instances = int(box_coco.num_instances[class_id])
+    return ClassRow(
+        class_id=class_id,
+        name=name,
+        images=images,
+        instances=instances,
+        box=groups["bbox"].row(class_id),
+        mask=groups["segm"].row(class_id) if "segm" in groups else None,
     )
