@@ -79,20 +79,28 @@ def shape_polygon(
 
 
 def _random_colour(rng: np.random.Generator, low: int, high: int) -> np.ndarray:
-    return rng.integers(low, high, 3).astype(np.float64)
+    return rng.integers(low, high, 3).astype(np.float32)
+
+
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Broadcastable pixel coordinates: ys [H, 1], xs [1, W] (float32, no full grids)."""
+    return (
+        np.arange(height, dtype=np.float32)[:, None],
+        np.arange(width, dtype=np.float32)[None, :],
+    )
 
 
 def _noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     base = _random_colour(rng, 40, 190)
-    coarse = rng.normal(0, 25, (max(height // 8, 1), max(width // 8, 1), 3))
+    coarse = rng.normal(0, 25, (max(height // 8, 1), max(width // 8, 1), 3)).astype(np.float32)
     return base + cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _gradient(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     start, end = _random_colour(rng, 30, 200), _random_colour(rng, 30, 200)
-    direction = rng.normal(size=2)
-    ys, xs = np.mgrid[0:height, 0:width]
-    t = xs * direction[0] + ys * direction[1]
+    direction = rng.normal(size=2).astype(np.float32)
+    ys, xs = _grid(height, width)
+    t = xs * direction[0] + ys * direction[1]  # [H, W]
     t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)  # [H, W] in [0, 1]
     return start + t[..., None] * (end - start)
 
@@ -101,8 +109,8 @@ def _stripes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     first, second = _random_colour(rng, 30, 200), _random_colour(rng, 30, 200)
     period = float(rng.uniform(6, 30))
     angle = float(rng.uniform(0, np.pi))
-    ys, xs = np.mgrid[0:height, 0:width]
-    phase = (xs * np.cos(angle) + ys * np.sin(angle)) / period
+    ys, xs = _grid(height, width)
+    phase = (xs * np.cos(angle) + ys * np.sin(angle)) / period  # [H, W]
     weight = (0.5 + 0.5 * np.sin(2 * np.pi * phase))[..., None]  # [H, W, 1]
     return first * weight + second * (1 - weight)
 
@@ -110,7 +118,7 @@ def _stripes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 def _checks(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     first, second = _random_colour(rng, 30, 200), _random_colour(rng, 30, 200)
     cell = int(rng.integers(8, 32))
-    ys, xs = np.mgrid[0:height, 0:width]
+    ys, xs = _grid(height, width)
     parity = ((xs // cell + ys // cell) % 2)[..., None]  # [H, W, 1]
     return np.where(parity == 1, first, second)
 
