@@ -99,6 +99,9 @@ def test_no_labels_found_names_the_expected_label_path(tmp_path: Path) -> None:
     write_text(tmp_path / "labelz" / "train" / "a.txt", "0 0.5 0.5 0.2 0.2\n")
     with pytest.raises(DatasetError, match=r"No labels found.*labels/train/a\.txt"):
         read_dataset(tmp_path, "yolo", ["thing"])
+    write_text(tmp_path / "labels" / "train" / "a.txt", "0 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(DatasetError, match=r"labels seem to be in .*point data\.path to"):
+        read_dataset(tmp_path / "images", "yolo", ["thing"])
     with pytest.raises(DatasetError, match="No images found"):
         read_dataset(tmp_path / "labelz", "yolo", ["thing"])
 

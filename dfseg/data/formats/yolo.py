@@ -91,11 +91,15 @@ def _resolve_class_names(root: Path, class_names: list[str] | None) -> list[str]
 def _no_labels_error(root: Path, images: list[Path]) -> DatasetError:
     example = images[0]
     expected = label_path_for(example, root)
+    hint = ""
+    if root.name == IMAGES_FOLDER and (root.parent / LABELS_FOLDER).is_dir():
+        labels = root.parent / LABELS_FOLDER
+        hint = f" The labels seem to be in {labels}: point data.path to {root.parent}."
     return DatasetError(
         f"No labels found: {len(images)} image(s) under {root} but no label file for any of "
         f"them. For {example.relative_to(root)} dfseg looked for "
         f"{expected.relative_to(root)}. YOLO labels go in a `labels/` folder mirroring "
-        "`images/` (images/a.jpg -> labels/a.txt), or beside each image (a.jpg -> a.txt)."
+        "`images/` (images/a.jpg -> labels/a.txt), or beside each image (a.jpg -> a.txt)." + hint
     )
 
 
