@@ -50,11 +50,31 @@ def check_targets(
             "the segment criterion needs `mask_features` [B, D, h, w] in the outputs: "
             "build the model with the segment task, or the criterion with task='detect'"
         )
-    return [_check_one(i, target, num_classes, mask_features) for i, target in enumerate(targets)]
+    checked = [_check_one(i, target, mask_features) for i, target in enumerate(targets)]
+    _check_label_range(checked, num_classes)
+    return checked
+
+
+def _check_label_range(targets: Sequence[Mapping[str, Tensor]], num_classes: int) -> None:
+    """Labels in [0, num_classes), checked with one device sync for the whole batch."""
+    labels = [t["labels"] for t in targets]
+    if sum(len(image_labels) for image_labels in labels) == 0:
+        return
+    everything = torch.cat(labels)
+    low, high = torch.stack([everything.min(), everything.max()]).tolist()
+    if low >= 0 and high < num_classes:
+        return
+    for image, image_labels in enumerate(labels):
+        bad = image_labels[(image_labels < 0) | (image_labels >= num_classes)]
+        if len(bad):
+            raise CriterionInputError(
+                f"target {image}: labels must lie in [0, {num_classes}), got {bad.tolist()}: "
+                "class ids are 0-based and contiguous; check num_classes against the dataset"
+            )
 
 
 def _check_one(
-    image: int, target: Mapping[str, Tensor], num_classes: int, mask_features: Tensor | None
+    image: int, target: Mapping[str, Tensor], mask_features: Tensor | None
 ) -> dict[str, Tensor]:
     for key in ("labels", "boxes"):
         if key not in target:
@@ -70,12 +90,6 @@ def _check_one(
         raise CriterionInputError(
             f"target {image}: `boxes` must be [{count}, 4] normalised cxcywh (one per label), "
             f"got {tuple(boxes.shape)}"
-        )
-    if count and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise CriterionInputError(
-            f"target {image}: labels must lie in [0, {num_classes}), got "
-            f"[{int(labels.min())}, {int(labels.max())}]: class ids are 0-based and contiguous; "
-            "check num_classes against the dataset"
         )
     checked = {"labels": labels.long(), "boxes": boxes.float()}
     if mask_features is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from dfseg.ops.boxes import box_cxcywh_to_xyxy
 
@@ -114,7 +115,9 @@ def box_restricted_mask_losses(
 ) -> dict[str, Tensor]:
     """BCE and Dice of the matched queries' masks on the pixels inside their GT boxes.
 
-    Logits are computed only for matched queries: [K, h, w] for K matches in the batch.
+    Logits are computed only for matched queries, one image at a time, under activation
+    checkpointing: the [K_b, h, w] intermediates are recomputed in the backward pass instead of
+    being kept (a denoising layer at 640 px holds ~100 matches per image, 10 MB per tensor each).
 
     Args:
         mask_embeds: [B, Q, D] per-query mask embeddings of one decoder layer.
@@ -126,32 +129,50 @@ def box_restricted_mask_losses(
     Returns:
         {"loss_mask_bce": [], "loss_mask_dice": []}, unweighted, summed over matches / num_boxes.
     """
-    logits, soft, region = [], [], []
+    needs_grad = torch.is_grad_enabled() and (
+        mask_embeds.requires_grad or mask_features.requires_grad
+    )
+    per_image = []
     for image, (query_idx, target_idx) in enumerate(matches):
-        embeds = mask_embeds[image, query_idx]  # [K_b, D]
-        logits.append(torch.einsum("kd,dhw->khw", embeds, mask_features[image]))  # [K_b, h, w]
-        soft.append(mask_targets.soft_masks[image][target_idx])  # [K_b, h, w]
-        region.append(mask_targets.box_regions[image][target_idx])  # [K_b, h, w]
-    all_logits = torch.cat(logits).flatten(1)  # [K, h * w]
-    if all_logits.shape[0] == 0:
+        if len(query_idx) == 0:
+            continue
+        inputs = (
+            mask_embeds[image, query_idx],  # [K_b, D]
+            mask_features[image],  # [D, h, w]
+            mask_targets.soft_masks[image],  # [N_b, h, w]
+            mask_targets.box_regions[image],  # [N_b, h, w]
+            target_idx.to(mask_features.device),  # [K_b]
+        )
+        if needs_grad:
+            losses = checkpoint(
+                _per_match_losses, *inputs, use_reentrant=False, preserve_rng_state=False
+            )
+        else:
+            losses = _per_match_losses(*inputs)
+        per_image.append(losses)  # [K_b, 2]
+    if not per_image:
         # keep the graph connected (DDP needs every parameter to take part) with an exact zero
         zero = (mask_embeds.sum() + mask_features.sum()) * 0.0
         return {"loss_mask_bce": zero, "loss_mask_dice": zero}
-    all_soft = torch.cat(soft).flatten(1)  # [K, h * w]
-    all_region = torch.cat(region).flatten(1)  # [K, h * w]
-    pixel_count = all_region.sum(1).clamp(min=1.0)  # [K]
+    totals = torch.cat(per_image).sum(0) / num_boxes  # [2]
+    return {"loss_mask_bce": totals[0], "loss_mask_dice": totals[1]}
 
-    bce = F.binary_cross_entropy_with_logits(all_logits, all_soft, reduction="none")  # [K, hw]
-    bce_per_match = (bce * all_region).sum(1) / pixel_count  # [K]
 
-    probs = all_logits.sigmoid() * all_region  # [K, h * w]
-    kept_soft = all_soft * all_region  # [K, h * w]
-    overlap = (probs * kept_soft).sum(1)  # [K]
-    dice_per_match = 1 - (2 * overlap + 1) / (probs.sum(1) + kept_soft.sum(1) + 1)  # [K]
-    return {
-        "loss_mask_bce": bce_per_match.sum() / num_boxes,
-        "loss_mask_dice": dice_per_match.sum() / num_boxes,
-    }
+def _per_match_losses(
+    embeds: Tensor, features: Tensor, soft_masks: Tensor, regions: Tensor, target_idx: Tensor
+) -> Tensor:
+    """One image's matches -> [K_b, 2] (mean BCE over in-box pixels, Dice over in-box pixels)."""
+    logits = torch.einsum("kd,dhw->khw", embeds, features).flatten(1)  # [K_b, h * w]
+    soft = soft_masks[target_idx].flatten(1)  # [K_b, h * w]
+    region = regions[target_idx].flatten(1)  # [K_b, h * w]
+    pixel_count = region.sum(1).clamp(min=1.0)  # [K_b]
+    bce = F.binary_cross_entropy_with_logits(logits, soft, weight=region, reduction="none")
+    bce_per_match = bce.sum(1) / pixel_count  # [K_b]
+    probs = logits.sigmoid() * region  # [K_b, h * w]
+    kept_soft = soft * region  # [K_b, h * w]
+    overlap = (probs * kept_soft).sum(1)  # [K_b]
+    dice_per_match = 1 - (2 * overlap + 1) / (probs.sum(1) + kept_soft.sum(1) + 1)  # [K_b]
+    return torch.stack([bce_per_match, dice_per_match], dim=1)
 
 
 def make_unit_points(num_points: int, seed: int = 0) -> Tensor:

@@ -83,7 +83,7 @@ class HungarianMatcher:
             K_b = min(Q, N_b), sorted by query index.
         """
         use_masks = self.uses_masks and mask_features is not None and "pred_mask_embeds" in outputs
-        matches = []
+        costs = []
         for image, target in enumerate(targets):
             cost = self._box_and_class_cost(
                 outputs["pred_logits"][image], outputs["pred_boxes"][image], target
@@ -93,8 +93,14 @@ class HungarianMatcher:
                 cost = cost + self._mask_cost(
                     outputs["pred_mask_embeds"][image], mask_features[image], target
                 )
-            cost = torch.nan_to_num(cost.cpu(), nan=1.0)
-            query_idx, target_idx = linear_sum_assignment(cost)
+            costs.append(cost)
+        # one device -> host copy for the whole batch
+        flat = torch.cat([cost.flatten() for cost in costs]).cpu()  # [sum Q * N_b]
+        flat = torch.nan_to_num(flat, nan=1.0)
+        matches = []
+        sizes = [c.numel() for c in costs]
+        for cost, image_cost in zip(flat.split(sizes), costs, strict=True):
+            query_idx, target_idx = linear_sum_assignment(cost.reshape(image_cost.shape))
             matches.append(
                 (
                     torch.as_tensor(query_idx, dtype=torch.int64),
