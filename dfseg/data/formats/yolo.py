@@ -236,7 +236,6 @@ def _row_shape_problem(values: np.ndarray) -> tuple[str, str] | None:
 def _parse_row(values: np.ndarray, line: int, file: _LabelFile, buffer: InstanceBuffer) -> bool:
     """Add the row's instance to `buffer` (or drop it with a warning); False on an error."""
     path, log, num_classes = file.path, file.log, file.num_classes
-    width, height = file.width, file.height
     problem = _row_shape_problem(values)
     if problem is not None:
         log.add(problem[0], path, problem[1], line)
@@ -252,7 +251,7 @@ def _parse_row(values: np.ndarray, line: int, file: _LabelFile, buffer: Instance
         return False
     coordinates = values[1:]
     verdict = classify_range(
-        coordinates, coordinate_tolerance(width, height), allow_pixel_guess=True
+        coordinates, coordinate_tolerance(file.width, file.height), allow_pixel_guess=True
     )
     if verdict in ("not-normalised", "out-of-range"):
         message = (
@@ -269,21 +268,29 @@ def _parse_row(values: np.ndarray, line: int, file: _LabelFile, buffer: Instance
             f"coordinates in [{coordinates.min():g}, {coordinates.max():g}] clipped to [0, 1]",
             line,
         )
+    _add_instance(int(class_value), coordinates, line, file, buffer)
+    return True
+
+
+def _add_instance(
+    class_id: int, coordinates: np.ndarray, line: int, file: _LabelFile, buffer: InstanceBuffer
+) -> None:
+    """Normalised cxcywh box (4 values) or polygon -> pixels; zero-area shapes are dropped."""
+    width, height = file.width, file.height
     scale = np.array([width, height], dtype=np.float64)
     if len(coordinates) == 4:
         centre, size = coordinates[:2] * scale, coordinates[2:] * scale
         box = clip_box_xyxy(np.concatenate([centre - size / 2, centre + size / 2]), width, height)
         if box_is_degenerate(box) or (size <= 0).any():
-            log.add("degenerate", path, "box with zero width or height dropped", line)
-            return True
-        buffer.add(int(class_value), box)
-        return True
+            file.log.add("degenerate", file.path, "box with zero width or height dropped", line)
+            return
+        buffer.add(class_id, box)
+        return
     ring = clip_points(coordinates.reshape(-1, 2) * scale, width, height)  # [K, 2] pixels
     if ring_is_degenerate(ring):
-        log.add("degenerate", path, "polygon with zero area dropped", line)
-        return True
-    buffer.add(int(class_value), polygons_to_box_xyxy([ring]), Polygons(rings=(ring,)))
-    return True
+        file.log.add("degenerate", file.path, "polygon with zero area dropped", line)
+        return
+    buffer.add(class_id, polygons_to_box_xyxy([ring]), Polygons(rings=(ring,)))
 
 
 def _report_shared_labels(images: list[Path], label_paths: list[Path], log: IssueLog) -> None:
