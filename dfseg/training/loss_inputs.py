@@ -45,10 +45,13 @@ def check_targets(
             "pass one dict per image, in batch order"
         )
     mask_features = outputs.get("mask_features") if needs_masks else None
-    if needs_masks and not isinstance(mask_features, Tensor):
+    if needs_masks and not (
+        isinstance(mask_features, Tensor) and isinstance(outputs.get("pred_mask_embeds"), Tensor)
+    ):
         raise CriterionInputError(
-            "the segment criterion needs `mask_features` [B, D, h, w] in the outputs: "
-            "build the model with the segment task, or the criterion with task='detect'"
+            "the segment criterion needs `mask_features` [B, D, h, w] and `pred_mask_embeds` "
+            "[B, Q, D] in the outputs: build the model with the segment task, or the criterion "
+            "with task='detect'"
         )
     checked = [_check_one(i, target, mask_features) for i, target in enumerate(targets)]
     _check_label_range(checked, num_classes)

@@ -221,6 +221,13 @@ def test_bad_targets_raise_a_specific_error(change, message: str) -> None:
         build_criterion(num_classes=NUM_CLASSES, task="segment")(outputs, targets)
 
 
+def test_segment_criterion_on_detection_outputs_is_an_error() -> None:
+    targets = [_target([[0.5, 0.5, 0.3, 0.3]])]
+    outputs = make_outputs(targets, segment=False).outputs
+    with pytest.raises(CriterionInputError, match="task='detect'"):
+        build_criterion(num_classes=NUM_CLASSES, task="segment")(outputs, targets)
+
+
 def test_denoising_built_for_other_targets_is_an_error() -> None:
     targets = [_target([[0.5, 0.5, 0.3, 0.3], [0.2, 0.2, 0.1, 0.1]])]
     outputs = make_outputs(targets, segment=False).outputs
