@@ -12,8 +12,8 @@ stride; BCE and Dice are both well defined for soft targets.
 Region: only the low-resolution pixels that overlap the ground-truth box count (boxes are widened
 to at least one pixel so tiny or zero-width boxes still supervise one pixel). Outside the box the
 box head already rejects the query, and inside it the mask only has to separate the object from
-what surrounds it, as in box-conditioned instance heads (Mask R-CNN, BoxInst-style cropping). This
-also keeps the mask loss of one object independent of far-away objects and background.
+what surrounds it (Mask R-CNN's mask loss is likewise computed inside the box). This also keeps
+the mask loss of one object independent of far-away objects and background.
 
 Default weights (5 for BCE, 5 for Dice) follow Mask2Former / Mask DINO, whose DETR-style heads put
 these two terms beside a box L1 weight of 5 and a GIoU weight of 2 as D-FINE does.
