@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from dfseg import __version__
-from dfseg.cli import init
+from dfseg.cli import check, convert, demo, init, split
 from dfseg.cli.common import user_errors
 
 app = typer.Typer(
@@ -33,7 +33,8 @@ def _root(
     """Train, export and deploy D-FINE detectors and instance segmenters."""
 
 
-app.command()(user_errors(init.init))
+for command in (init.init, check.check, split.split, convert.convert, demo.demo):
+    app.command()(user_errors(command))
 
 
 def main() -> None:

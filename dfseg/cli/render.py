@@ -159,11 +159,12 @@ class ProgressRenderer:
         if event.completed == 0 or event.task not in self._started:
             self._started[event.task] = now
         done = event.total is not None and event.completed >= event.total
-        last = self._last_line.get(event.task, 0.0)
-        if not done and now - last < self._interval_s:
+        last = self._last_line.get(event.task, self._started[event.task])
+        elapsed = now - self._started[event.task]
+        # Quick work prints nothing; longer work a line per interval and one when it finishes.
+        if now - last < self._interval_s and not (done and elapsed >= 1.0):
             return
         self._last_line[event.task] = now
-        elapsed = now - self._started[event.task]
         parts = [f"{event.task}: {event.completed}" + (f"/{event.total}" if event.total else "")]
         if event.total and event.completed:
             remaining = elapsed / event.completed * (event.total - event.completed)

@@ -29,7 +29,9 @@ class ProjectSection(Section):
 
     name: str = Field("project", description="Project name; outputs go to <output>/<name>/.")
     task: Task = Field("detect", description="detect (boxes) or segment (boxes + instance masks).")
-    output: ResolvedPath = Field(Path("runs"), description="Output root, relative to this file.")
+    output: ResolvedPath = Field(
+        Path("runs"), validate_default=True, description="Output root, relative to this file."
+    )
 
     @field_validator("name")
     @classmethod
@@ -164,6 +166,17 @@ class ProjectConfig(Section):
     infer: InferConfig = Field(default_factory=InferConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     _source: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_every_section(cls, data: object) -> object:
+        """Missing or empty (`train:`) sections are validated too, so their paths resolve."""
+        if isinstance(data, dict):
+            data = dict(data)
+            for name in cls.model_fields:
+                if name != "data" and data.get(name) is None:
+                    data[name] = {}
+        return data
 
     @property
     def source(self) -> Path | None:

@@ -45,6 +45,12 @@ def test_issue_example_validates_and_resolves_paths(tmp_path: Path) -> None:
     assert config.source == (tmp_path / "project.yaml").resolve()
 
 
+def test_default_output_resolves_against_the_file(tmp_path: Path) -> None:
+    config = load_project(write(tmp_path, "data: {path: d, classes: [a]}\n"))
+    assert config.project.output == tmp_path / "runs"
+    assert config.split_dir == tmp_path / "runs" / "project" / "split"
+
+
 @pytest.mark.parametrize("name", ["detect.yaml", "segment.yaml"])
 def test_examples_validate(name: str) -> None:
     config = load_project(REPO / "examples" / name)
