@@ -1,7 +1,7 @@
 """D-FINE decoder (official `DFINETransformer`): query selection from encoder anchors, optional
 contrastive denoising queries, and layer-by-layer Fine-grained Distribution Refinement (FDR).
 
-`decode` returns a `DecoderResult` with per-layer tensors; `dfseg.nn.outputs` turns it into the
+`forward` returns a `DecoderResult` with per-layer tensors; `dfseg.nn.outputs` turns it into the
 official output dicts. Parameter names match the official checkpoints (`decoder.*`).
 """
 
@@ -287,7 +287,7 @@ class DFineDecoder(nn.Module):
             ref_boxes = boxes.detach()
         return collected
 
-    def decode(
+    def forward(
         self, features: list[Tensor], targets: list[dict[str, Tensor]] | None = None
     ) -> DecoderResult:
         """Select queries from the encoder levels and refine them through the layers.

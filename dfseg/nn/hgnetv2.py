@@ -323,7 +323,7 @@ class HGNetv2(nn.Module):
             outputs.append(x)
         return outputs
 
-    def forward(self, images: Tensor) -> list[Tensor]:
-        """The stages in `return_idx`: [B, C_i, H / s_i, W / s_i] each."""
+    def forward(self, images: Tensor, all_stages: bool = False) -> list[Tensor]:
+        """The stages in `return_idx` (or all four with `all_stages`): [B, C_i, H/s_i, W/s_i]."""
         stages = self.forward_stages(images)
-        return [stages[i] for i in self.return_idx]
+        return stages if all_stages else [stages[i] for i in self.return_idx]

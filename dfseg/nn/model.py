@@ -117,9 +117,9 @@ class DFine(nn.Module):
             and for segment `pred_mask_embeds` [B, Q, D], `mask_features` [B, D, H/4, W/4].
             Train: the official D-FINE training dict (see `dfseg.nn.outputs`).
         """
-        stages = self.backbone.forward_stages(images)
+        stages = self.backbone(images, all_stages=True)
         encoder_levels = self.encoder([stages[i] for i in self.backbone.return_idx])
-        result = self.decoder.decode(encoder_levels, targets)
+        result = self.decoder(encoder_levels, targets)
         mask_embeds = mask_features = None
         if self.has_mask_head:
             mask_features = self.mask_head(stages, encoder_levels)

@@ -1,0 +1,53 @@
+"""Shared helpers for the nn tests: reference inputs, query alignment, well-conditioned models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from dfseg.nn import DFine, build_model
+
+REFERENCE_SIZES = ("n", "s")
+
+
+def reference_input(size_dir: Path) -> Tensor:
+    """The reference recipe: RGB uint8 PNG -> [1, 3, H, W] float32 in [0, 1], no resize."""
+    rgb = np.array(Image.open(size_dir / "input.png").convert("RGB"))
+    return (torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0)[None]
+
+
+def align_by_anchor(values: Tensor, topk_ind: Tensor) -> Tensor:
+    """Rows of `values` [Q, ...] sorted by the anchor index [Q] each query came from."""
+    return values[topk_ind.argsort()]
+
+
+def conditioned_model(
+    size: str,
+    task: str = "detect",
+    image_size: tuple[int, int] = (320, 320),
+    num_classes: int = 80,
+    seed: int = 0,
+) -> DFine:
+    """A randomly initialised model whose outputs are non-trivial and numerically tame.
+
+    Batch-norm statistics are set from one batch of random images (the default ones shrink
+    activations into denormals), and the zero-initialised box/LQE heads get small random weights
+    so that refinement actually changes the boxes. Returned in eval mode.
+    """
+    torch.manual_seed(seed)
+    model = build_model(size, num_classes, task=task, image_size=image_size)  # type: ignore[arg-type]
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+            module.reset_running_stats()
+    with torch.no_grad():
+        model.train()
+        model(torch.rand(2, 3, *image_size))
+        for name, parameter in model.decoder.named_parameters():
+            if parameter.is_floating_point() and ("bbox_head" in name or "lqe" in name):
+                parameter.add_(torch.randn_like(parameter) * 0.02)
+    return model.eval()
