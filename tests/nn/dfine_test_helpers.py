@@ -35,8 +35,10 @@ def conditioned_model(
     """A randomly initialised model whose outputs are non-trivial and numerically tame.
 
     Batch-norm statistics are set from one batch of random images (the default ones shrink
-    activations into denormals), and the zero-initialised box/LQE heads get small random weights
-    so that refinement actually changes the boxes. Returned in eval mode.
+    activations into denormals), with variances floored so that near-constant channels are not
+    blown up (which would make rounding differences between kernels grow to 1e-3 at the
+    output); the zero-initialised box/LQE heads get small random weights so that refinement
+    actually changes the boxes. Returned in eval mode.
     """
     torch.manual_seed(seed)
     model = build_model(size, num_classes, task=task, image_size=image_size)  # type: ignore[arg-type]
@@ -47,6 +49,9 @@ def conditioned_model(
     with torch.no_grad():
         model.train()
         model(torch.rand(2, 3, *image_size))
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_var.clamp_(min=0.3)
         for name, parameter in model.decoder.named_parameters():
             if parameter.is_floating_point() and ("bbox_head" in name or "lqe" in name):
                 parameter.add_(torch.randn_like(parameter) * 0.02)
