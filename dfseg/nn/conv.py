@@ -16,6 +16,10 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
     "gelu": nn.GELU,
 }
+INPLACE_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu_,
+    "silu": lambda x: F.silu(x, inplace=True),
+}
 
 
 def activation_layer(name: str | None) -> nn.Module:
@@ -25,6 +29,14 @@ def activation_layer(name: str | None) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
+
+
+def apply_activation(x: Tensor, act: nn.Module, name: str | None) -> Tensor:
+    """`act(x)`, computed in place when autograd is off (x must be a fresh tensor the caller
+    owns): large feature maps then skip an allocation."""
+    if name in INPLACE_ACTIVATIONS and not torch.is_grad_enabled():
+        return INPLACE_ACTIVATIONS[name](x)
+    return act(x)
 
 
 def fold_norm_into_conv(
@@ -86,13 +98,13 @@ class ConvNorm(nn.Module):
         )
         self.norm = nn.BatchNorm2d(out_channels)
         self.act = activation_layer(act)
+        self.act_name = act
         self.is_fused = False
 
     def forward(self, x: Tensor) -> Tensor:
         """[B, C_in, H, W] -> [B, C_out, H / stride, W / stride]."""
-        if self.is_fused:
-            return self.act(self.conv_bn_fused(x))
-        return self.act(self.norm(self.conv(x)))
+        y = self.conv_bn_fused(x) if self.is_fused else self.norm(self.conv(x))
+        return apply_activation(y, self.act, self.act_name)
 
     def fused_weight_and_bias(self) -> tuple[Tensor, Tensor]:
         """(weight, bias) of the single convolution equivalent to conv -> norm (eval mode)."""

@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from dfseg.nn.conv import ConvNorm, activation_layer
+from dfseg.nn.conv import ConvNorm, activation_layer, apply_activation
 
 
 class RepVGGBlock(nn.Module):
@@ -23,13 +23,13 @@ class RepVGGBlock(nn.Module):
         self.conv1 = ConvNorm(in_channels, out_channels, 3)
         self.conv2 = ConvNorm(in_channels, out_channels, 1)
         self.act = activation_layer(act)
+        self.act_name = act
         self.is_fused = False
 
     def forward(self, x: Tensor) -> Tensor:
         """[B, C_in, H, W] -> [B, C_out, H, W]."""
-        if self.is_fused:
-            return self.act(self.conv(x))
-        return self.act(self.conv1(x) + self.conv2(x))
+        y = self.conv(x) if self.is_fused else self.conv1(x) + self.conv2(x)
+        return apply_activation(y, self.act, self.act_name)
 
     def deploy(self) -> None:
         """Replace both branches by one biased 3x3 convolution `conv` (idempotent)."""

@@ -77,6 +77,21 @@ HGNETV2_ARCHS: dict[str, HGNetv2Arch] = {
 STAGE_STRIDES = (4, 8, 16, 32)
 
 
+def max_pool_2x2_stride1(x: Tensor) -> Tensor:
+    """MaxPool2d(kernel 2, stride 1): [B, C, H, W] -> [B, C, H - 1, W - 1].
+
+    The official stem uses nn.MaxPool2d(2, 1, ceil_mode=True); ceil_mode is a no-op after its
+    (0, 1, 0, 1) padding and breaks ONNX export. On CPU the NCHW pooling kernel is slow (~15% of
+    size N) while the max of four shifted views is exact and cheap; for channels-last inputs it
+    is the other way round.
+    """
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return F.max_pool2d(x, kernel_size=2, stride=1)
+    top = torch.maximum(x[..., :-1, :-1], x[..., :-1, 1:])
+    bottom = torch.maximum(x[..., 1:, :-1], x[..., 1:, 1:])
+    return torch.maximum(top, bottom)
+
+
 class LearnableAffineBlock(nn.Module):
     """y = scale * x + bias with scalar learnable scale and bias."""
 
@@ -119,8 +134,9 @@ class ConvBNAct(nn.Module):
             bias=False,
         )
         self.bn: nn.Module = nn.BatchNorm2d(out_channels)
-        self.act = nn.ReLU() if use_act else nn.Identity()
+        self.act = nn.ReLU(inplace=True) if use_act else nn.Identity()
         self.lab = LearnableAffineBlock() if (use_act and use_lab) else nn.Identity()
+        self.has_lab = use_act and use_lab
         self.is_fused = False
 
     def forward(self, x: Tensor) -> Tensor:
@@ -132,7 +148,11 @@ class ConvBNAct(nn.Module):
             )
         else:
             x = self.bn(self.conv(x))
-        return self.lab(self.act(x))
+        x = self.act(x)  # in place: the BN output is ours
+        if self.has_lab and not torch.is_grad_enabled():
+            # Same arithmetic as the LAB, in place: saves two large allocations at inference.
+            return x.mul_(self.lab.scale).add_(self.lab.bias)
+        return self.lab(x)
 
     def fold_norm(self) -> None:
         """Fold BN into cached conv weights (outputs unchanged up to float rounding)."""
@@ -170,15 +190,13 @@ class StemBlock(nn.Module):
         self.stem2b = ConvBNAct(mid_channels // 2, mid_channels, 2, use_lab=use_lab)
         self.stem3 = ConvBNAct(mid_channels * 2, mid_channels, 3, stride=2, use_lab=use_lab)
         self.stem4 = ConvBNAct(mid_channels, out_channels, 1, use_lab=use_lab)
-        # ceil_mode is a no-op after the (0, 1, 0, 1) padding and breaks ONNX export: left out.
-        self.pool = nn.MaxPool2d(kernel_size=2, stride=1)
 
     def forward(self, x: Tensor) -> Tensor:
         """[B, 3, H, W] -> [B, out_channels, H / 4, W / 4]."""
         x = F.pad(self.stem1(x), (0, 1, 0, 1))
         branch = F.pad(self.stem2a(x), (0, 1, 0, 1))
         branch = self.stem2b(branch)
-        pooled = self.pool(x)
+        pooled = max_pool_2x2_stride1(x)
         x = self.stem3(torch.cat([pooled, branch], dim=1))
         return self.stem4(x)
 

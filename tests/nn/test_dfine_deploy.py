@@ -8,13 +8,13 @@ from dfine_test_helpers import align_by_anchor, conditioned_model
 
 
 @pytest.mark.parametrize("size", ["n", "s"])
-@pytest.mark.parametrize("fuse_backbone", [False, True])
-def test_deploy_leaves_outputs_unchanged(size: str, fuse_backbone: bool) -> None:
+@pytest.mark.parametrize("fast", [False, True], ids=["default", "fuse_backbone+channels_last"])
+def test_deploy_leaves_outputs_unchanged(size: str, fast: bool) -> None:
     model = conditioned_model(size, "segment", (320, 320))
     images = torch.rand(2, 3, 320, 320)
     with torch.inference_mode():
         before = model(images, return_enc_topk_ind=True)
-        model.deploy(fuse_backbone=fuse_backbone)
+        model.deploy(fuse_backbone=fast, channels_last=fast)
         after = model(images, return_enc_topk_ind=True)
     assert model.is_deployed and not model.training
     torch.testing.assert_close(

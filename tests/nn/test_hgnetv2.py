@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dfseg.nn.hgnetv2 import HGNETV2_ARCHS, HGNetv2
+from dfseg.nn.hgnetv2 import HGNETV2_ARCHS, HGNetv2, max_pool_2x2_stride1
 from dfseg.nn.norm import FrozenBatchNorm2d, freeze_batch_norm
 
 
@@ -39,3 +39,11 @@ def test_frozen_batch_norm_matches_eval_batch_norm() -> None:
     state = norm.state_dict()
     assert "num_batches_tracked" in state
     frozen.load_state_dict(state)
+
+
+def test_stem_pool_equals_official_ceil_mode_max_pool() -> None:
+    x = torch.randn(2, 16, 33, 41)
+    expected = torch.nn.functional.max_pool2d(x, kernel_size=2, stride=1, ceil_mode=True)
+    assert torch.equal(max_pool_2x2_stride1(x), expected)
+    channels_last = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(max_pool_2x2_stride1(channels_last), expected)
