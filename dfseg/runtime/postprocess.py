@@ -1,0 +1,95 @@
+"""The one post-processing every backend shares: thresholds, boxes and masks back to original
+pixels, masks clipped to their boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dfseg.ops.resize import ResizeParams, boxes_to_original, masks_to_original
+from dfseg.runtime.outputs import RawOutputs
+from dfseg.structures import Detections
+
+
+@dataclass(frozen=True)
+class PostprocessSettings:
+    """How raw top-K outputs become detections.
+
+    Attributes:
+        conf: default score threshold.
+        class_conf: per-class thresholds by class id, overriding `conf`.
+        max_det: detections kept per image (after thresholds, best first).
+        clip_masks_to_boxes: zero mask pixels outside the detection's box.
+    """
+
+    conf: float = 0.5
+    class_conf: Mapping[int, float] = field(default_factory=dict)
+    max_det: int = 300
+    clip_masks_to_boxes: bool = True
+
+    def thresholds(self, num_classes: int) -> np.ndarray:
+        """[C] threshold per class id."""
+        values = np.full(num_classes, self.conf, dtype=np.float32)
+        for class_id, threshold in self.class_conf.items():
+            values[class_id] = threshold
+        return values
+
+
+def to_detections(
+    raw: RawOutputs,
+    index: int,
+    params: ResizeParams,
+    class_names: list[str],
+    settings: PostprocessSettings,
+) -> Detections:
+    """Detections of image `index` of a batch, in its original pixels.
+
+    Args:
+        raw: a batch of backend outputs.
+        index: which image of the batch.
+        params: that image's pre-processing geometry.
+        class_names: id -> name.
+        settings: thresholds and limits.
+
+    Returns:
+        Detections sorted by score; masks [N, H0, W0] bool for segmentation models.
+    """
+    scores = raw.scores[index].astype(np.float32, copy=False)  # [K]
+    labels = raw.labels[index].astype(np.int64, copy=False)  # [K]
+    thresholds = settings.thresholds(len(class_names))
+    keep = np.flatnonzero(scores >= thresholds[np.clip(labels, 0, len(class_names) - 1)])
+    keep = keep[np.argsort(-scores[keep], kind="stable")][: settings.max_det]
+    boxes = boxes_to_original(raw.boxes[index][keep].astype(np.float32), params)  # [N, 4]
+    masks = None
+    if raw.mask_logits is not None:
+        masks = _masks_to_original(raw.mask_logits[index][keep], boxes, params, settings)
+    return Detections(
+        boxes_xyxy=boxes,
+        scores=scores[keep],
+        labels=labels[keep],
+        class_names=class_names,
+        image_size=params.orig_hw,
+        masks=masks,
+    )
+
+
+def _masks_to_original(
+    logits: np.ndarray, boxes_xyxy: np.ndarray, params: ResizeParams, settings: PostprocessSettings
+) -> np.ndarray:
+    """[N, h, w] logits over the input -> [N, H0, W0] bool over the original image."""
+    height, width = params.orig_hw
+    if len(logits) == 0:
+        return np.zeros((0, height, width), dtype=bool)
+    # Interpolating logits and cutting at 0 equals cutting sigmoid(.) at 0.5 without the sigmoid.
+    masks = masks_to_original(logits.astype(np.float32, copy=False), params) > 0  # [N, H0, W0]
+    if settings.clip_masks_to_boxes:
+        for mask, box in zip(masks, boxes_xyxy, strict=True):
+            x1, y1 = int(np.floor(box[0])), int(np.floor(box[1]))
+            x2, y2 = int(np.ceil(box[2])), int(np.ceil(box[3]))
+            mask[: max(0, y1)] = False
+            mask[max(0, y2) :] = False
+            mask[:, : max(0, x1)] = False
+            mask[:, max(0, x2) :] = False
+    return masks
