@@ -1,8 +1,8 @@
 """CPU latency of the D-FINE eval forward per size, before and after `deploy()`.
 
 Median wall time of batch-1 forwards under `torch.inference_mode`, FLOPs counted by torch's
-FlopCounterMode (2 per multiply-accumulate) and the achieved GFLOP/s. Variants are run
-interleaved so that background load affects them alike.
+FlopCounterMode (2 per multiply-accumulate) and the achieved GFLOP/s. Variants take turns in
+blocks so that background load affects them alike.
 
 Weights: randomly initialised models with batch-norm statistics set from random images
 (untrained default statistics shrink activations into denormals, which are 10-100x slower on
@@ -54,34 +54,40 @@ def count_gflops(model: DFine, images: torch.Tensor) -> float:
 
 
 def interleaved_medians(
-    runners: dict[str, Callable[[], object]], repeats: int, warmup: int
+    runners: dict[str, Callable[[], object]], repeats: int, warmup: int, block: int = 5
 ) -> dict[str, float]:
-    """Median seconds per runner, runs interleaved round-robin."""
+    """Median seconds per runner. Runners take turns in blocks of `block` timed runs, each
+    block after one untimed run: background load drifts alike for all, while each block sees
+    warm caches as a deployed model would."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     with torch.inference_mode():
         for _ in range(warmup):
             for run in runners.values():
                 run()
-        for _ in range(repeats):
+        for _ in range(max(1, repeats // block)):
             for name, run in runners.items():
-                start = time.perf_counter()
                 run()
-                times[name].append(time.perf_counter() - start)
+                for _ in range(block):
+                    start = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
 def variants_for(size: str, args: argparse.Namespace) -> dict[str, tuple[DFine, torch.Tensor]]:
+    """Model variants to time, each with its (NCHW) input."""
     images = torch.rand(1, 3, args.image_size, args.image_size)
     make = lambda: calibrated_model(size, args.image_size, args.weights_dir)  # noqa: E731
-    variants = {"eval": (make(), images), "deploy": (make().deploy(), images)}
-    if args.fuse_backbone:
-        variants["deploy+fuse_backbone"] = (make().deploy(fuse_backbone=True), images)
-    if args.channels_last and size in args.channels_last:
+    variants = {"eval": (make(), images), "deploy()": (make().deploy(), images)}
+    if size in args.channels_last:
         last = images.contiguous(memory_format=torch.channels_last)
-        variants["deploy channels_last"] = (
-            make().deploy().to(memory_format=torch.channels_last),
-            last,  # type: ignore[arg-type]
-        )
+        eval_last = make().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        variants["eval, channels_last"] = (eval_last, last)
+        variants["deploy(channels_last)"] = (make().deploy(channels_last=True), images)
+    variants["deploy(fuse_backbone, channels_last)"] = (
+        make().deploy(fuse_backbone=True, channels_last=True),
+        images,
+    )
     return variants
 
 
@@ -100,10 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    print(
-        f"torch {torch.__version__}, {args.threads} threads, batch 1, {args.image_size}x{args.image_size}"
-    )
-    print(f"{'size':<5}{'variant':<24}{'median ms':>10}{'GFLOPs':>9}{'GFLOP/s':>9}")
+    side = args.image_size
+    print(f"torch {torch.__version__}, {args.threads} threads, batch 1, {side}x{side}")
+    print(f"{'size':<5}{'variant':<38}{'median ms':>10}{'GFLOPs':>9}{'GFLOP/s':>9}")
     for size in args.sizes:
         variants = variants_for(size, args)
         gflops = count_gflops(*variants["eval"])
@@ -111,7 +116,7 @@ def main() -> None:
         medians = interleaved_medians(runners, args.repeats, args.warmup)
         for name, seconds in medians.items():
             print(
-                f"{size:<5}{name:<24}{seconds * 1e3:>10.1f}{gflops:>9.2f}{gflops / seconds:>9.1f}"
+                f"{size:<5}{name:<38}{seconds * 1e3:>10.1f}{gflops:>9.2f}{gflops / seconds:>9.1f}"
             )
 
 

@@ -1,17 +1,35 @@
 """D-FINE model layer: HGNetv2 backbone, hybrid encoder, FDR decoder, mask head, postprocess,
-checkpoint loading and size variants."""
+checkpoint loading, pretrained weights and size variants.
+
+    model = build_model("s", num_classes=3, task="segment", image_size=(640, 640))
+    report = load_checkpoint(model, download_pretrained("s", cache_dir))
+    outputs = model.eval()(images)  # images: [B, 3, H, W] RGB in [0, 1]
+"""
 
 from dfseg.nn.build import build_model
+from dfseg.nn.checkpoint import CheckpointError, LoadReport, load_checkpoint
+from dfseg.nn.info import ModelInfo, model_info
 from dfseg.nn.mask_head import mask_logits
 from dfseg.nn.model import DFine, ModelSpec, ModelSpecError
+from dfseg.nn.postprocess import DetectionPostprocess
+from dfseg.nn.pretrained import PretrainedDownloadError, download_pretrained, pretrained_url
 from dfseg.nn.variants import SIZE_SPECS, SizeSpec
 
 __all__ = [
     "SIZE_SPECS",
+    "CheckpointError",
     "DFine",
+    "DetectionPostprocess",
+    "LoadReport",
+    "ModelInfo",
     "ModelSpec",
     "ModelSpecError",
+    "PretrainedDownloadError",
     "SizeSpec",
     "build_model",
+    "download_pretrained",
+    "load_checkpoint",
     "mask_logits",
+    "model_info",
+    "pretrained_url",
 ]

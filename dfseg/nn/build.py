@@ -20,6 +20,13 @@ def _validate(size: str, num_classes: int, task: str, image_size: tuple[int, int
     if task not in TASKS:
         raise ModelSpecError(f"task must be one of {TASKS}, got {task!r}")
     check_image_size(image_size)
+    strides = SIZE_SPECS[size].feat_strides
+    num_anchors = sum((image_size[0] // s) * (image_size[1] // s) for s in strides)
+    if num_anchors < 300:
+        raise ModelSpecError(
+            f"image_size {image_size} gives {num_anchors} anchors for size {size!r}, fewer than "
+            "the 300 queries; use a larger input size"
+        )
 
 
 def _build_parts(

@@ -81,12 +81,15 @@ def max_pool_2x2_stride1(x: Tensor) -> Tensor:
     """MaxPool2d(kernel 2, stride 1): [B, C, H, W] -> [B, C, H - 1, W - 1].
 
     The official stem uses nn.MaxPool2d(2, 1, ceil_mode=True); ceil_mode is a no-op after its
-    (0, 1, 0, 1) padding and breaks ONNX export. On CPU the NCHW pooling kernel is slow (~15% of
-    size N) while the max of four shifted views is exact and cheap; for channels-last inputs it
-    is the other way round.
+    (0, 1, 0, 1) padding and breaks ONNX export. On CPU the pooling kernel (which also computes
+    indices) is slow, ~15% of size N; the max of four shifted views is exact and 3-25x faster,
+    provided the views are taken in the tensor's memory order (NHWC for channels-last).
     """
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return F.max_pool2d(x, kernel_size=2, stride=1)
+        nhwc = x.permute(0, 2, 3, 1)  # contiguous view
+        top = torch.maximum(nhwc[:, :-1, :-1], nhwc[:, :-1, 1:])
+        bottom = torch.maximum(nhwc[:, 1:, :-1], nhwc[:, 1:, 1:])
+        return torch.maximum(top, bottom).permute(0, 3, 1, 2)
     top = torch.maximum(x[..., :-1, :-1], x[..., :-1, 1:])
     bottom = torch.maximum(x[..., 1:, :-1], x[..., 1:, 1:])
     return torch.maximum(top, bottom)
