@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from dfseg import __version__
-from dfseg.cli import check, convert, demo, init, split
+from dfseg.cli import check, convert, demo, init, split, train
 from dfseg.cli.common import user_errors
 
 app = typer.Typer(
@@ -33,7 +33,14 @@ def _root(
     """Train, export and deploy D-FINE detectors and instance segmenters."""
 
 
-for command in (init.init, check.check, split.split, convert.convert, demo.demo):
+for command in (
+    init.init,
+    check.check,
+    split.split,
+    convert.convert,
+    train.train,
+    demo.demo,
+):
     app.command()(user_errors(command))
 
 

@@ -90,7 +90,7 @@ def table(
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 1000 else f"{value:.0f}"
@@ -136,6 +136,10 @@ class ProgressRenderer:
     ) -> None:
         if self._bar is not None:
             self._bar.__exit__(exc_type, exc, tb)
+
+    def print(self, renderable: Any) -> None:
+        """Print above the live bars (or as plain output when there are none)."""
+        self._console.print(renderable, highlight=False, soft_wrap=True)
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.message:
@@ -187,3 +191,24 @@ def _duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def eval_table(report: Any, title: str | None = None) -> Table:
+    """The validation table (Class, Images, Instances, then P, R, mAP50, mAP50-95 for Box and,
+    for segmentation, Mask), from a `dfseg.metrics.EvalReport`."""
+    groups = ["box"] + (["mask"] if report.task == "segment" else [])
+    columns = ["Class", "Images", "Instances"]
+    for group in groups:
+        tag = "Box" if group == "box" else "Mask"
+        columns += [f"{tag} P", f"{tag} R", f"{tag} mAP50", f"{tag} mAP50-95"]
+    rows = []
+    for row in [report.overall, *report.classes]:
+        cells: list[Any] = [row.name, row.images, row.instances]
+        for group in groups:
+            metrics = getattr(row, group)
+            cells += [metrics.precision, metrics.recall, metrics.map50, metrics.map50_95]
+        rows.append(cells)
+    caption = f"P and R at confidence {report.threshold:.3f}"
+    result = table(title, columns, rows)
+    result.caption = caption
+    return result

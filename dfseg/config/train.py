@@ -66,12 +66,17 @@ class TrainConfig(Section):
 
 
 class AugmentConfig(Section):
-    """Training augmentations. Validation and test only resize (or letterbox)."""
+    """Training augmentations (validation and test only resize or letterbox).
+
+    Probabilities are in [0, 1]; sizes in input pixels unless stated. The names equal
+    `dfseg.data.augment_settings.AugmentSettings`, whose docstring explains each one.
+    """
 
     mosaic: float = Field(0.5, ge=0, le=1, description="Probability of a 4-image mosaic.")
     mosaic_off_last_epochs: int = Field(
         2, ge=0, description="Mosaic and multiscale are switched off for the last N epochs."
     )
+    mosaic_scale: tuple[float, float] = Field((0.5, 1.5), description="Zoom of the mosaic canvas.")
     background_warmup_epochs: int = Field(
         0, ge=0, description="Leave background images out for the first N epochs."
     )
@@ -89,17 +94,31 @@ class AugmentConfig(Section):
     affine_prob: float = Field(0.3, ge=0, le=1)
     brightness_contrast: float = Field(0.2, ge=0, le=1, description="Max relative change.")
     brightness_contrast_prob: float = Field(0.3, ge=0, le=1)
+    gamma_range: tuple[float, float] = Field((80.0, 120.0), description="Gamma in percent.")
     gamma_prob: float = Field(0.1, ge=0, le=1)
+    blur_kernel: tuple[int, int] = Field((3, 7), description="Odd kernel sizes >= 3.")
     blur_prob: float = Field(0.05, ge=0, le=1)
+    noise_std: tuple[float, float] = Field((0.02, 0.06), description="Fraction of 255.")
     noise_prob: float = Field(0.05, ge=0, le=1)
     gray_prob: float = Field(0.02, ge=0, le=1)
+    coarse_dropout_holes: tuple[int, int] = (1, 4)
+    coarse_dropout_size: tuple[float, float] = Field(
+        (0.05, 0.15), description="Hole side as a fraction of the image side."
+    )
     coarse_dropout_prob: float = Field(0.0, ge=0, le=1)
+    min_box_size: float = Field(2.0, ge=0, description="Smaller instances are dropped.")
     debug_images: int = Field(8, ge=0, description="Augmented samples saved to the run folder.")
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> AugmentConfig:
-        for name in ("multiscale_range", "affine_scale"):
+        for name in (
+            "multiscale_range", "affine_scale", "mosaic_scale", "gamma_range", "blur_kernel",
+            "noise_std", "coarse_dropout_holes", "coarse_dropout_size",
+        ):  # fmt: skip
             low, high = getattr(self, name)
             if not 0 < low <= high:
                 raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
+        low, high = self.blur_kernel
+        if low < 3 or low % 2 == 0 or high % 2 == 0:
+            raise ValueError(f"blur_kernel must be odd sizes >= 3, got {[low, high]}")
         return self

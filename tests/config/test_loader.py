@@ -179,3 +179,12 @@ def test_config_and_help_do_not_import_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_augment_section_mirrors_the_data_layer_settings() -> None:
+    from dfseg.config.train import AugmentConfig
+    from dfseg.data.augment_settings import AugmentSettings
+
+    config = AugmentConfig()
+    assert tuple(AugmentConfig.model_fields) == AugmentSettings.field_names()
+    assert AugmentSettings(**config.model_dump()) == AugmentSettings()

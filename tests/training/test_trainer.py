@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from training_fixtures import tiny_config, tiny_project
+
+from dfseg.structures.manifest import ArtifactManifest
+from dfseg.training.api import ResumeError, config_for_resume, resolve_resume, train_project
+from dfseg.training.artifacts import results_columns
+from dfseg.training.checkpoint_io import load_payload
+from dfseg.training.reports import EpochResult
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_run_writes_everything_and_never_reuses_its_folder(tiny_detect_project: Path) -> None:
+    config = tiny_config(tiny_detect_project)
+    report = train_project(config)
+    assert report is not None
+    run = Path(report.run_dir)
+    assert run.name == "exp" and report.epochs_completed == 2
+    for name in (
+        "project.yaml",
+        "train.log",
+        "results.csv",
+        "last.pt",
+        "best.pt",
+        "PR_curve.png",
+        "F1_curve.png",
+        "confusion_matrix.png",
+        "labels.png",
+        "val_predictions.png",
+    ):
+        assert (run / name).is_file(), name
+    assert len(list((run / "debug").glob("*.jpg"))) == 2
+    rows = read_rows(run / "results.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert list(rows[0]) == results_columns("detect")
+    last = load_payload(run / "last.pt")  # weights_only loading
+    assert last["epoch"] == 2 and last["class_names"] == ["circle", "square"]
+    assert {"model", "ema", "optimizer", "scaler", "optimizer_steps", "config"} <= set(last)
+    best = load_payload(run / "best.pt")
+    manifest = ArtifactManifest.model_validate(best["manifest"])
+    assert manifest.model.size == "n" and manifest.class_names == ["circle", "square"]
+    assert manifest.threshold == pytest.approx(report.threshold)
+    assert 0.0 <= manifest.threshold <= 1.0
+    second = train_project(tiny_config(tiny_detect_project, **{"train.epochs": 1}))
+    assert second is not None and Path(second.run_dir).name == "exp-2"
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+def crash_after_first_epoch(result: EpochResult) -> None:
+    if result.epoch == 1:
+        raise SimulatedCrash  # last.pt of epoch 1 is written, epoch 2 never starts
+
+
+def test_resume_continues_exactly(tiny_detect_project: Path) -> None:
+    config = tiny_config(tiny_detect_project, **{"train.epochs": 2})
+    straight = train_project(config)
+    assert straight is not None
+    with pytest.raises(SimulatedCrash):
+        train_project(config, on_epoch=crash_after_first_epoch)
+    crashed_run = Path(straight.run_dir).parent / "exp-2"
+    last = resolve_resume(crashed_run.parent, None)
+    assert last == crashed_run / "last.pt"
+    resumed = train_project(config_for_resume(last, []), resume_from=last)
+    assert resumed is not None and resumed.resumed_from_epoch == 1
+    assert resumed.run_dir == str(crashed_run)
+    a = load_payload(Path(straight.run_dir) / "last.pt")
+    b = load_payload(Path(resumed.run_dir) / "last.pt")
+    assert a["optimizer_steps"] == b["optimizer_steps"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for key, value in a["ema"]["module"].items():
+        assert torch.equal(value, b["ema"]["module"][key]), key
+    rows = read_rows(Path(resumed.run_dir) / "results.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    with pytest.raises(ResumeError, match="already finished 2 of 2"):
+        config_for_resume(last, [])
+    extended = config_for_resume(last, ["train.epochs=3"])
+    assert extended.train.epochs == 3
+
+
+def test_segment_run_reports_mask_metrics(tmp_path: Path) -> None:
+    config = tiny_config(tiny_project(tmp_path, task="segment"), **{"train.epochs": 1})
+    report = train_project(config)
+    assert report is not None and report.final is not None
+    assert report.final.task == "segment" and report.final.overall.mask is not None
+    rows = read_rows(Path(report.run_dir) / "results.csv")
+    assert list(rows[0]) == results_columns("segment")
+    assert rows[0]["train/mask_dice_loss"] != ""
