@@ -102,9 +102,9 @@ def broadcast_from_main(value: T, context: DistributedContext) -> T:
     """Rank 0's `value` on every rank (so all ranks take the same decisions, e.g. early stop)."""
     if not context.is_distributed:
         return value
-    box: list[Any] = [value]
+    box: list[T] = [value]
     dist.broadcast_object_list(box, src=0)
-    return box[0]  # type: ignore[no-any-return]
+    return box[0]
 
 
 def barrier(context: DistributedContext) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -21,14 +22,18 @@ def write_run_plots(
     grid (ground truth green, predictions blue). Returns name -> path written."""
     from dfseg.metrics import plots
 
-    iou_type = "segm" if evaluation.report.task == "segment" else "bbox"
+    iou_type: Literal["bbox", "segm"] = "segm" if evaluation.report.task == "segment" else "bbox"
     gts, preds = evaluation.ground_truths, evaluation.predictions
     written: dict[str, Path] = {}
     coco = evaluate_coco(gts, preds, iou_type, len(class_names))
     written["pr_curve"] = plots.plot_pr_curves(coco, class_names, run_dir / "PR_curve.png")
     grid = np.round(np.linspace(0.0, 1.0, 101), 3)
     rates = match_for_thresholds(gts, preds, iou_type, num_classes=len(class_names)).at(grid)
-    curve_files = {"f1": "F1_curve.png", "precision": "P_curve.png", "recall": "R_curve.png"}
+    curve_files: dict[Literal["f1", "precision", "recall"], str] = {
+        "f1": "F1_curve.png",
+        "precision": "P_curve.png",
+        "recall": "R_curve.png",
+    }
     for metric, filename in curve_files.items():
         written[f"{metric}_curve"] = plots.plot_confidence_curve(
             rates,

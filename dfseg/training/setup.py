@@ -20,7 +20,7 @@ from dfseg.nn import DFine, build_model
 from dfseg.nn.checkpoint import CheckpointError, load_checkpoint
 from dfseg.nn.pretrained import PretrainedDownloadError, download_pretrained
 from dfseg.structures import ImageAnnotation
-from dfseg.structures.progress import ProgressCallback
+from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.training.criterion import build_criterion
 from dfseg.training.distributed import DistributedContext
 from dfseg.training.ema import ModelEMA
@@ -96,7 +96,12 @@ def _pretrained_source(config: ProjectConfig, progress: ProgressCallback | None)
     if name in ("coco", "obj2coco"):
         try:
             return download_pretrained(
-                config.model.size, get_settings().cache_dir, variant=name, progress=progress
+                config.model.size,
+                get_settings().cache_dir,
+                variant=name,
+                progress=lambda done, total: report(
+                    progress, ProgressEvent("download", done, total)
+                ),
             )
         except PretrainedDownloadError as exc:
             raise StartingWeightsError(str(exc)) from None
