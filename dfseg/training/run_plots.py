@@ -39,7 +39,7 @@ def write_run_plots(
             rates,
             class_names,
             run_dir / filename,
-            metric=metric,  # type: ignore[arg-type]
+            metric=metric,
         )
     threshold = evaluation.report.threshold
     matrix = confusion_matrix(gts, preds, len(class_names), threshold, iou_type=iou_type)
