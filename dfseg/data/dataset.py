@@ -33,7 +33,6 @@ from dfseg.data.mosaic import MOSAIC_TILES, MosaicTile, build_mosaic
 from dfseg.data.sample import Sample, instances_to_sample
 from dfseg.data.transforms import PAD_VALUE, augment_sample, build_train_pipeline
 from dfseg.errors import DfsegError
-from dfseg.ops.boxes import box_xyxy_to_cxcywh
 from dfseg.ops.resize import compute_resize, resize_image
 from dfseg.structures import ImageAnnotation
 
@@ -67,13 +66,23 @@ class SampleRequest(NamedTuple):
 def sample_to_tensors(
     sample: Sample, image_id: int, orig_hw: tuple[int, int], with_masks: bool
 ) -> tuple[Tensor, Target]:
-    """Image [3, H, W] float32 in [0, 1] and the target dict (see `InstanceDataset`)."""
+    """Image [3, H, W] float32 in [0, 1] and the target dict (see `InstanceDataset`).
+
+    Conversions run in numpy: torch's elementwise kernels are several times slower on these
+    small per-sample arrays (thread start-up), and this runs once per sample.
+    """
     height, width = sample.hw
-    image = torch.from_numpy(sample.image).permute(2, 0, 1).contiguous()  # [3, H, W] uint8
-    boxes = box_xyxy_to_cxcywh(torch.from_numpy(sample.boxes_xyxy.astype(np.float32)))  # [N, 4]
+    image_chw = np.ascontiguousarray(sample.image.transpose(2, 0, 1))  # [3, H, W] uint8
+    image = np.divide(image_chw, np.float32(255.0), dtype=np.float32)
+    boxes = sample.boxes_xyxy.astype(np.float64).reshape(-1, 4)  # [N, 4] xyxy pixels
+    centres_sizes = np.concatenate(
+        [(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1
+    )
     target: Target = {
         "labels": torch.from_numpy(sample.labels.astype(np.int64)),
-        "boxes": boxes / torch.tensor([width, height, width, height], dtype=torch.float32),
+        "boxes": torch.from_numpy(
+            (centres_sizes / [width, height, width, height]).astype(np.float32)
+        ),
         "iscrowd": torch.from_numpy(sample.iscrowd.astype(bool)),
         "instance_keys": torch.from_numpy(sample.instance_keys.astype(np.int64)),
         "image_id": image_id,
@@ -83,7 +92,7 @@ def sample_to_tensors(
         masks = sample.masks if sample.masks is not None else np.zeros((0, height, width))
         target["masks"] = torch.from_numpy(masks.astype(np.uint8, copy=False))  # [N, H, W]
         target["has_mask"] = torch.from_numpy(sample.has_mask.astype(bool))
-    return image.float().div_(255.0), target
+    return torch.from_numpy(image), target
 
 
 class InstanceDataset(Dataset):
@@ -175,10 +184,17 @@ class InstanceDataset(Dataset):
     def plan_sample(
         self, index: int, input_hw: tuple[int, int], rng: np.random.Generator
     ) -> SampleRequest:
-        """Decide the random parts of one training sample (mosaic partners and seed)."""
+        """Decide the random parts of one training sample (mosaic partners and seed).
+
+        Mosaic partners are three other images of the epoch, all different when the epoch has at
+        least four images (so an instance appears once per sample).
+        """
         partners: tuple[int, ...] = ()
         if self.mosaic_enabled and len(self._active) and rng.random() < self.settings.mosaic:
-            picks = rng.choice(self._active, size=MOSAIC_TILES - 1)
+            others = self._active[self._active != index]
+            distinct = len(others) >= MOSAIC_TILES - 1  # repeats only in tiny datasets
+            pool = others if distinct else self._active
+            picks = rng.choice(pool, size=MOSAIC_TILES - 1, replace=not distinct)
             partners = tuple(int(i) for i in picks)
         return SampleRequest(int(index), input_hw, partners, int(rng.integers(_SEED_BOUND)))
 

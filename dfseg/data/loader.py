@@ -21,12 +21,23 @@ from dfseg.data.dataset import InstanceDataset
 
 
 def seed_worker(worker_id: int) -> None:
-    """`worker_init_fn`: seed numpy and `random` from torch's per-worker seed; one cv2 thread
-    per worker so workers do not oversubscribe the cores the training step needs."""
+    """`worker_init_fn`: seed numpy and `random` from torch's per-worker seed."""
     worker_seed = torch.initial_seed() % 2**32
     np.random.seed(worker_seed)
     random.seed(worker_seed)
-    cv2.setNumThreads(1)
+
+
+def _make_cv2_fork_safe(num_workers: int) -> None:
+    """Switch OpenCV's thread pool off before DataLoader workers are forked.
+
+    A worker forked while the parent's OpenCV pool exists inherits the pool's locks but not its
+    threads; the next pool operation in the worker (even `cv2.setNumThreads`) can then wait
+    forever (seen here as workers hanging in `pthread_cond_destroy`). Without a pool, cv2 runs
+    single-threaded in the workers, which is what parallel workers want anyway. This changes
+    OpenCV's setting for the whole (training) process.
+    """
+    if num_workers > 0:
+        cv2.setNumThreads(0)
 
 
 def _generator(seed: int, rank: int) -> torch.Generator:
@@ -52,7 +63,8 @@ def build_train_loader(
 
     Call `dataset.set_epoch(epoch, total_epochs)` before iterating each epoch; workers are
     persistent (kept between epochs), which is safe because the sampler sends them everything
-    that depends on the epoch.
+    that depends on the epoch. With workers, OpenCV threading is switched off in this process
+    (see `_make_cv2_fork_safe`).
 
     Args:
         dataset: an `InstanceDataset` in train mode.
@@ -69,6 +81,7 @@ def build_train_loader(
     if dataset.mode != "train":
         raise ValueError("build_train_loader needs a dataset in train mode")
     sampler = TrainBatchSampler(dataset, batch_size, seed, rank, world_size)
+    _make_cv2_fork_safe(num_workers)
     return DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -95,6 +108,7 @@ def build_eval_loader(
         A DataLoader yielding (images [B, 3, H, W] float32, list of target dicts with
         `resize_params`).
     """
+    _make_cv2_fork_safe(num_workers)
     return DataLoader(
         dataset,
         batch_size=batch_size,

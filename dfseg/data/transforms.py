@@ -6,8 +6,9 @@ transforms come first, then photometric ones, then coarse dropout.
 
 With masks (segment task) boxes are not given to albumentations at all: they are recomputed
 from the transformed masks afterwards, which keeps them tight under rotation and shear. Without
-masks (detect task) albumentations transforms the boxes (rotation uses the "ellipse" method, the
-tighter estimate for roundish objects).
+masks (detect task) albumentations transforms the boxes; under rotation or shear a box becomes
+the box of the rotated box ("largest_box"): it never cuts the object, but is loose for round
+objects (the "ellipse" estimate is tighter on average but cuts corners off boxy ones).
 
 Randomness: `augment_sample` reseeds every transform from one per-sample seed. Each transform
 gets its own derived seed: albumentations' `Compose.set_random_seed` gives all transforms the
@@ -37,7 +38,7 @@ def _rotate(settings: AugmentSettings, probability: float) -> A.BasicTransform:
         border_mode=cv2.BORDER_CONSTANT,
         fill=PAD_VALUE,
         fill_mask=0,
-        rotate_method="ellipse",
+        rotate_method="largest_box",
         p=probability,
     )
 
@@ -51,7 +52,7 @@ def _affine(settings: AugmentSettings, probability: float) -> A.BasicTransform:
         border_mode=cv2.BORDER_CONSTANT,
         fill=PAD_VALUE,
         fill_mask=0,
-        rotate_method="ellipse",
+        rotate_method="largest_box",
         p=probability,
     )
 
@@ -112,7 +113,10 @@ def build_train_pipeline(settings: AugmentSettings, transform_boxes: bool) -> A.
         if getattr(settings, name) > 0
     ]
     bbox_params = None
-    if transform_boxes and transforms:  # (an empty pipeline leaves boxes alone anyway)
+    moves_pixels = any(
+        isinstance(node, A.DualTransform) for transform in transforms for node in _walk(transform)
+    )
+    if transform_boxes and moves_pixels:  # photometric-only pipelines leave boxes alone
         bbox_params = A.BboxParams(
             format="pascal_voc",
             label_fields=[_INSTANCE_INDEX],

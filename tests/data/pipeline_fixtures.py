@@ -14,13 +14,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dfseg.ops.masks import mask_to_rle, polygon_to_mask, polygons_to_box_xyxy
+from dfseg.ops.masks import mask_to_rle, masks_to_boxes_xyxy, polygon_to_mask, polygons_to_box_xyxy
 from dfseg.structures import RLE, ImageAnnotation, Polygons, Segment
 
-_LEVELS = (50, 110, 170, 230)
-# Well separated, never grey (the padding is grey 114), never the black background.
+_LEVELS = (0, 80, 160, 230)
+# Every colour has its brightest channel at 230 and a different hue: an edge pixel blended with
+# the black background or the grey padding (a darker or greyer version of one colour) can then
+# never pass for another colour. Never grey (the padding is grey 114).
 PALETTE = [
-    np.array(rgb, np.uint8) for rgb in itertools.product(_LEVELS, repeat=3) if len(set(rgb)) > 1
+    np.array(rgb, np.uint8)
+    for rgb in itertools.product(_LEVELS, repeat=3)
+    if max(rgb) == 230 and len(set(rgb)) > 1
 ]
 COLOUR_TOLERANCE = 12
 
@@ -99,7 +103,7 @@ def make_synthetic_set(
             image[mask.astype(bool)] = colour
             colours[(image_index, instance_index)] = colour
             segments.append(segment)
-            boxes.append(polygons_to_box_xyxy([ring]))
+            boxes.append(masks_to_boxes_xyxy(mask[None])[0])  # tight box of the painted pixels
         path = root / f"image_{image_index:03d}.png"
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         annotations.append(

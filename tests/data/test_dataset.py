@@ -1,0 +1,258 @@
+"""InstanceDataset: eval mapping back to original pixels, epoch schedule, batch sampler and
+multiscale, unreadable images, crowd handling, collate and debug images."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from pipeline_checks import check_instance_fields
+from pipeline_fixtures import SyntheticSet, boxes_to_pixels, make_synthetic_set
+
+from dfseg.data.augment_settings import AugmentSettings
+from dfseg.data.batch_sampler import TrainBatchSampler, multiscale_sizes
+from dfseg.data.collate import collate_batch
+from dfseg.data.dataset import InstanceDataset, SampleRequest, UnreadableDatasetError
+from dfseg.data.debug_images import save_debug_images
+from dfseg.ops.masks import segment_to_mask
+from dfseg.ops.resize import boxes_to_original, masks_to_original
+
+# Smaller and larger than the input, both orientations, odd sizes.
+SIZES = [(50, 70), (300, 200), (128, 160), (77, 333), (401, 99), (160, 128)]
+INPUT_HW = (128, 160)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> SyntheticSet:
+    root = tmp_path_factory.mktemp("dataset")
+    return make_synthetic_set(root, SIZES, seed=11, kinds=("polygon", "rle"), backgrounds=2)
+
+
+@pytest.fixture
+def copied(synthetic: SyntheticSet, tmp_path: Path) -> SyntheticSet:
+    """The synthetic set with its images copied to a folder the test may damage."""
+    annotations = []
+    for annotation in synthetic.annotations:
+        path = tmp_path / annotation.image_path.name
+        shutil.copy(annotation.image_path, path)
+        annotations.append(replace(annotation, image_path=path))
+    return SyntheticSet(annotations, synthetic.colours)
+
+
+@pytest.mark.parametrize("keep_ratio", [False, True])
+@pytest.mark.parametrize("task", ["detect", "segment"])
+def test_eval_targets_map_back_to_original_pixels(
+    synthetic: SyntheticSet, keep_ratio: bool, task: str
+) -> None:
+    dataset = InstanceDataset(synthetic.annotations, INPUT_HW, task, "eval", keep_ratio=keep_ratio)
+    assert len(dataset) == len(synthetic.annotations)  # backgrounds included
+    for index, annotation in enumerate(synthetic.annotations):
+        image, target = dataset[index]
+        params = target["resize_params"]
+        assert image.shape == (3, *INPUT_HW) and params.input_hw == INPUT_HW
+        assert target["image_id"] == index
+        assert target["orig_size"] == (annotation.height, annotation.width)
+        boxes_input = boxes_to_pixels(target["boxes"].numpy(), *INPUT_HW)
+        back = boxes_to_original(boxes_input, params)
+        np.testing.assert_allclose(back, annotation.boxes_xyxy, atol=1e-3)
+        if task == "segment" and annotation.num_instances:
+            masks_back = masks_to_original(target["masks"].numpy(), params)
+            for mask_back, segment in zip(masks_back, annotation.segments, strict=True):
+                expected = segment_to_mask(segment, annotation.height, annotation.width) > 0
+                iou = (mask_back & expected).sum() / (mask_back | expected).sum()
+                # masks drawn at the input size lose detail when the image was shrunk
+                sharp = min(params.scale_xy) >= 1 and expected.sum() > 400
+                assert iou > (0.9 if sharp else 0.6)
+
+
+def test_eval_keeps_crowd_and_train_drops_it(synthetic: SyntheticSet) -> None:
+    annotation = synthetic.annotations[2]
+    crowd = np.zeros(annotation.num_instances, bool)
+    crowd[0] = True
+    annotations = [replace(annotation, iscrowd=crowd)]
+    _, eval_target = InstanceDataset(annotations, INPUT_HW, "segment", "eval")[0]
+    assert eval_target["iscrowd"].tolist() == crowd.tolist()
+    assert len(eval_target["labels"]) == annotation.num_instances
+    train = InstanceDataset(
+        annotations, INPUT_HW, "segment", "train", AugmentSettings.no_augmentation()
+    )
+    _, train_target = train[SampleRequest(0, INPUT_HW, (), 0)]
+    assert not train_target["iscrowd"].any()
+    assert sorted(k[1] for k in train_target["instance_keys"].tolist()) == list(
+        range(1, annotation.num_instances)
+    )
+
+
+def test_set_epoch_backgrounds_and_final_epochs(synthetic: SyntheticSet) -> None:
+    settings = AugmentSettings(
+        background_warmup_epochs=2, mosaic_off_last_epochs=3, multiscale=True
+    )
+    dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "detect", "train", settings)
+    labelled = [i for i, a in enumerate(synthetic.annotations) if not a.is_background]
+    schedule = []
+    for epoch in range(10):
+        dataset.set_epoch(epoch, total_epochs=10)
+        schedule.append((len(dataset), dataset.mosaic_enabled, dataset.multiscale_enabled))
+        if epoch < 2:
+            assert dataset.active_indices().tolist() == labelled
+    full = len(synthetic.annotations)
+    assert (
+        schedule
+        == [(len(labelled), True, True)] * 2 + [(full, True, True)] * 5 + [(full, False, False)] * 3
+    )
+    # integer indexing follows the epoch's list: no background during the warm-up
+    dataset.set_epoch(0, 10)
+    for position in range(len(dataset)):
+        assert dataset[position][1]["image_id"] in labelled
+
+
+def test_sampler_follows_the_schedule(synthetic: SyntheticSet) -> None:
+    settings = AugmentSettings(mosaic=1.0, mosaic_off_last_epochs=1, multiscale=True)
+    dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
+    sampler = TrainBatchSampler(dataset, batch_size=2, seed=0)
+    dataset.set_epoch(0, total_epochs=4)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == len(synthetic.annotations) // 2
+    assert all(len(r.mosaic_partners) == 3 for batch in batches for r in batch)
+    assert len({r.input_hw for batch in batches for r in batch}) > 1
+    for request in (r for batch in batches for r in batch):  # four different images per mosaic
+        assert len({request.image_index, *request.mosaic_partners}) == 4
+    dataset.set_epoch(3, total_epochs=4)
+    final = [r for batch in sampler for r in batch]
+    assert all(r.mosaic_partners == () and r.input_hw == INPUT_HW for r in final)
+    assert sorted(r.image_index for r in final) == list(range(len(synthetic.annotations)))
+
+
+def test_multiscale_batches_are_consistent(synthetic: SyntheticSet) -> None:
+    sizes = multiscale_sizes(INPUT_HW, (0.75, 1.25))
+    assert INPUT_HW in sizes and all(h % 32 == 0 and w % 32 == 0 for h, w in sizes)
+    assert min(max(s) for s in sizes) >= 0.75 * 160 and max(max(s) for s in sizes) <= 1.25 * 160
+    assert multiscale_sizes((640, 640), (0.75, 1.25)) == [(s, s) for s in range(480, 801, 32)]
+    settings = AugmentSettings(mosaic=0.5, multiscale=True)
+    dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
+    dataset.set_epoch(0, total_epochs=10)
+    seen = set()
+    for batch_requests in TrainBatchSampler(dataset, batch_size=2, seed=4):
+        images, targets = collate_batch([dataset[request] for request in batch_requests])
+        seen.add(tuple(images.shape[2:]))
+        assert tuple(images.shape[2:]) in sizes and images.shape[:2] == (2, 3)
+        for image, target in zip(images, targets, strict=True):
+            check_instance_fields(image, target, synthetic, settings.min_box_size)
+    assert len(seen) > 1
+
+
+def test_collate_refuses_mixed_sizes() -> None:
+    items = [(torch.zeros(3, 32, 32), {}), (torch.zeros(3, 64, 32), {})]
+    with pytest.raises(ValueError, match="same input size"):
+        collate_batch(items)
+    images, targets = collate_batch([(torch.ones(3, 32, 64), {"a": 1})] * 2)
+    assert images.shape == (2, 3, 32, 64) and targets == [{"a": 1}, {"a": 1}]
+
+
+def test_distributed_ranks_share_sizes_and_split_images(synthetic: SyntheticSet) -> None:
+    settings = AugmentSettings(multiscale=True)
+    dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "detect", "train", settings)
+    dataset.set_epoch(0, 10)
+    ranks = [list(TrainBatchSampler(dataset, 3, seed=1, rank=r, world_size=3)) for r in range(3)]
+    assert len({len(batches) for batches in ranks}) == 1
+    for batches in zip(*ranks, strict=True):
+        assert len({batch[0].input_hw for batch in batches}) == 1  # same size on every rank
+    indices = [r.image_index for batches in ranks for batch in batches for r in batch]
+    assert len(indices) == 9  # 8 images padded to a multiple of 3 ranks
+    assert sorted(set(indices)) == list(range(len(synthetic.annotations)))
+
+
+def test_unreadable_image_is_skipped_with_one_warning(
+    copied: SyntheticSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    dataset = InstanceDataset(
+        copied.annotations, INPUT_HW, "segment", "train", AugmentSettings.no_augmentation()
+    )
+    broken = copied.annotations[1].image_path
+    broken.unlink()  # deleted after the scan
+    copied.annotations[3].image_path.write_bytes(b"not an image")  # corrupted after the scan
+    with caplog.at_level(logging.WARNING, logger="dfseg.data"):
+        for seed in range(4):
+            for index in (1, 3):
+                image, target = dataset[SampleRequest(index, INPUT_HW, (), seed)]
+                assert target["image_id"] not in (1, 3) and image.shape == (3, *INPUT_HW)
+    messages = [r.getMessage() for r in caplog.records if r.name == "dfseg.data"]
+    assert len(messages) == 2
+    assert str(broken) in messages[0] and str(copied.annotations[3].image_path) in messages[1]
+    dataset.set_epoch(1, 10)  # known-broken images leave the next epochs
+    assert 1 not in dataset.active_indices() and 3 not in dataset.active_indices()
+
+
+def test_unreadable_mosaic_partner_is_replaced(copied: SyntheticSet) -> None:
+    dataset = InstanceDataset(
+        copied.annotations,
+        INPUT_HW,
+        "segment",
+        "train",
+        replace(AugmentSettings.no_augmentation(), mosaic=1.0),
+    )
+    copied.annotations[2].image_path.unlink()
+    _, target = dataset[SampleRequest(0, INPUT_HW, (2, 2, 2), 0)]
+    assert 2 not in {k[0] for k in target["instance_keys"].tolist()}
+
+
+def test_image_changed_size_counts_as_unreadable(
+    copied: SyntheticSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = copied.annotations[0].image_path
+    cv2.imwrite(str(path), np.zeros((10, 10, 3), np.uint8))
+    dataset = InstanceDataset(copied.annotations, INPUT_HW, "detect", "eval")
+    with caplog.at_level(logging.WARNING, logger="dfseg.data"):
+        image, target = dataset[0]
+        dataset[0]
+    assert len(caplog.records) == 1 and "10x10" in caplog.records[0].getMessage()
+    # eval keeps the image id (no substitute would double-count another image): grey and empty
+    assert target["image_id"] == 0 and len(target["labels"]) == 0
+    assert torch.allclose(image, torch.full_like(image, 114 / 255))
+
+
+def test_all_images_unreadable_raises(copied: SyntheticSet) -> None:
+    for annotation in copied.annotations:
+        annotation.image_path.unlink()
+    dataset = InstanceDataset(copied.annotations, INPUT_HW, "detect", "train")
+    with pytest.raises(UnreadableDatasetError, match="no readable image"):
+        dataset[SampleRequest(0, INPUT_HW, (), 0)]
+
+
+def test_box_only_instances_are_flagged(tmp_path: Path) -> None:
+    synthetic = make_synthetic_set(tmp_path, [(96, 128)] * 2, seed=2, kinds=("box", "polygon"))
+    dataset = InstanceDataset(synthetic.annotations, (96, 128), "segment", "eval")
+    _, target = dataset[0]
+    expected = [s is not None for s in synthetic.annotations[0].segments]
+    assert target["has_mask"].tolist() == expected and not all(expected)
+    box_rows = [i for i, flag in enumerate(expected) if not flag]
+    for row in box_rows:  # the mask of a box-only instance is its box
+        x1, y1, x2, y2 = boxes_to_pixels(target["boxes"][row].numpy(), 96, 128)[0].round()
+        mask = target["masks"][row].numpy()
+        assert (
+            mask.sum() == (x2 - x1) * (y2 - y1) and mask[int(y1) : int(y2), int(x1) : int(x2)].all()
+        )
+
+
+def test_debug_images_draw_boxes_and_masks(synthetic: SyntheticSet, tmp_path: Path) -> None:
+    dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "eval")
+    images, targets = collate_batch([dataset[i] for i in range(3)])
+    paths = save_debug_images(images, targets, tmp_path / "debug", ["a", "b", "c"], max_images=2)
+    assert [p.name for p in paths] == ["train_sample_0.jpg", "train_sample_1.jpg"]
+    drawn = cv2.imread(str(paths[0]))
+    assert drawn.shape == (*INPUT_HW, 3)
+    original = cv2.cvtColor(
+        (images[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR
+    )
+    changed = np.abs(drawn.astype(int) - original.astype(int)).max(axis=2) > 40
+    masks = targets[0]["masks"].numpy().astype(bool).any(axis=0)
+    assert changed[masks].mean() > 0.5  # the masks are overlaid
+    x1, _, x2, y2 = boxes_to_pixels(targets[0]["boxes"][:1].numpy(), *INPUT_HW)[0].round()
+    assert changed[int(y2) - 1, int(x1) : int(x2)].mean() > 0.5  # the box bottom edge is drawn
+    assert save_debug_images(images, targets, tmp_path / "none", ["a"], max_images=0) == []
