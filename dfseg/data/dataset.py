@@ -28,8 +28,14 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from dfseg.data.augment_settings import AugmentSettings
-from dfseg.data.image_reader import BrokenImageRegistry, UnreadableImageError, read_image_rgb
-from dfseg.data.mosaic import MOSAIC_TILES, MosaicTile, build_mosaic
+from dfseg.data.image_reader import (
+    BrokenImageRegistry,
+    DecodedImage,
+    UnreadableImageError,
+    decode_reduction,
+    read_image_rgb,
+)
+from dfseg.data.mosaic import MOSAIC_TILES, build_mosaic
 from dfseg.data.sample import Sample, instances_to_sample
 from dfseg.data.transforms import PAD_VALUE, augment_sample, build_train_pipeline
 from dfseg.errors import DfsegError
@@ -213,41 +219,55 @@ class InstanceDataset(Dataset):
             item = self.plan_sample(int(self._active[item]), self.input_hw, rng)
         return self._train_item(item)
 
-    def _read(self, index: int) -> np.ndarray | None:
-        """The RGB image, or None (warned once per path) when it cannot be used."""
+    def _read(self, index: int, reduction: int = 1) -> np.ndarray | None:
+        """The RGB image (decoded at 1/reduction size), or None when it cannot be used (then
+        flagged and warned about, once per path)."""
         if self.broken_images.is_broken(index):
             return None
         annotation = self.annotations[index]
         try:
-            return read_image_rgb(annotation.image_path, (annotation.height, annotation.width))
+            return read_image_rgb(
+                annotation.image_path, (annotation.height, annotation.width), reduction
+            )
         except UnreadableImageError as error:
             self.broken_images.report(index, error)
             return None
 
-    def _read_or_substitute(self, index: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
-        """Read `index`, or another random readable image of this epoch in its place."""
-        image = self._read(index)
+    def _decode_reduction(self, index: int, input_hw: tuple[int, int], zoom: float) -> int:
+        """JPEG decode reduction for an image fitted to `input_hw` and then zoomed by `zoom`."""
+        annotation = self.annotations[index]
+        params = compute_resize((annotation.height, annotation.width), input_hw, self.keep_ratio)
+        return decode_reduction(annotation.image_path, max(params.scale_xy) * zoom)
+
+    def _read_or_substitute(
+        self, index: int, rng: np.random.Generator, input_hw: tuple[int, int], zoom: float
+    ) -> DecodedImage:
+        """Read `index` for use at `input_hw` (times `zoom`), or another random readable image
+        of this epoch in its place."""
         candidates = self._active if len(self._active) else np.arange(len(self.annotations))
-        for _ in range(max(len(candidates), 1)):
+        for _ in range(max(len(candidates), 1) + 1):
+            reduction = self._decode_reduction(index, input_hw, zoom)
+            image = self._read(index, reduction)
             if image is not None:
-                return index, image
+                return DecodedImage(image, self.annotations[index], index, reduction)
             index = int(rng.choice(candidates))
-            image = self._read(index)
-        if image is not None:
-            return index, image
         raise UnreadableDatasetError(
             "no readable image left: every image tried failed to load (see the warnings above); "
             "check that the dataset folder is still there and rescan it"
         )
 
-    def _single_sample(self, index: int, image: np.ndarray, input_hw: tuple[int, int]) -> Sample:
-        params = compute_resize(image.shape[:2], input_hw, self.keep_ratio)
-        resized = resize_image(image, params, PAD_VALUE)
+    def _single_sample(self, decoded: DecodedImage, input_hw: tuple[int, int]) -> Sample:
+        """Resize (or letterbox) one decoded image to the input, with its instances."""
+        params = compute_resize(decoded.image.shape[:2], input_hw, self.keep_ratio)
+        resized = resize_image(decoded.image, params, PAD_VALUE)
+        # original pixels -> decoded pixels (x / reduction) -> input pixels
+        to_decoded = np.array([1.0 / decoded.reduction, 1.0 / decoded.reduction, 1.0])
+        affine = params.affine_to_input() * to_decoded
         return instances_to_sample(
             resized,
-            self.annotations[index],
-            index,
-            params.affine_to_input(),
+            decoded.annotation,
+            decoded.image_index,
+            affine,
             self.with_masks,
             keep_crowd=False,
         )
@@ -255,14 +275,12 @@ class InstanceDataset(Dataset):
     def _train_item(self, request: SampleRequest) -> tuple[Tensor, Target]:
         assert self._pipeline is not None
         rng = np.random.default_rng(request.seed)
-        index, image = self._read_or_substitute(request.image_index, rng)
+        zoom = self.settings.mosaic_scale[1] if request.mosaic_partners else 1.0
+        indices = (request.image_index, *request.mosaic_partners)
+        sources = [self._read_or_substitute(i, rng, request.input_hw, zoom) for i in indices]
         if request.mosaic_partners:
-            tiles = [MosaicTile(image, self.annotations[index], index)]
-            for partner in request.mosaic_partners:
-                partner, partner_image = self._read_or_substitute(partner, rng)
-                tiles.append(MosaicTile(partner_image, self.annotations[partner], partner))
             sample = build_mosaic(
-                tiles,
+                sources,
                 request.input_hw,
                 self.keep_ratio,
                 self.settings.mosaic_scale,
@@ -271,13 +289,13 @@ class InstanceDataset(Dataset):
                 PAD_VALUE,
             )
         else:
-            sample = self._single_sample(index, image, request.input_hw)
+            sample = self._single_sample(sources[0], request.input_hw)
         sample = augment_sample(self._pipeline, sample, int(rng.integers(_SEED_BOUND)))
         sample = sample.with_boxes_from_masks().with_clipped_boxes()
         sample = sample.without_small_instances(self.settings.min_box_size)
-        annotation = self.annotations[index]
+        annotation = sources[0].annotation
         return sample_to_tensors(
-            sample, index, (annotation.height, annotation.width), self.with_masks
+            sample, sources[0].image_index, (annotation.height, annotation.width), self.with_masks
         )
 
     def _eval_item(self, index: int) -> tuple[Tensor, Target]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from dataclasses import dataclass
 from multiprocessing.context import get_spawning_popen
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from dfseg.errors import DfsegError
+from dfseg.structures import ImageAnnotation
 
 logger = logging.getLogger("dfseg.data")
 
@@ -27,13 +29,47 @@ class UnreadableImageError(DfsegError):
     """An image file cannot be decoded, or no longer matches its annotation."""
 
 
-def read_image_rgb(path: Path, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
+_DECODE_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+_JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
+
+
+def decode_reduction(path: Path, needed_scale: float) -> int:
+    """How much smaller a JPEG can be decoded when only `needed_scale` of its size is used.
+
+    libjpeg decodes at 1/2, 1/4 or 1/8 size in the DCT domain, several times faster than a full
+    decode plus resize for large photos (a 12 MP phone picture needed at 640 px decodes at 1/4).
+    The reduced image keeps the pixel grid: reduced pixel i covers original pixels
+    [r*i, r*(i+1)), so original x maps to x / r exactly (when a side is not a multiple of r the
+    last reduced pixel reaches past the image edge). Other formats are decoded at full size.
+
+    Args:
+        path: the image file.
+        needed_scale: the largest output/original size ratio the image will be used at.
+
+    Returns:
+        1, 2, 4 or 8: the largest reduction that still leaves at least `needed_scale` of the size.
+    """
+    if path.suffix.lower() not in _JPEG_SUFFIXES:
+        return 1
+    return next((r for r in (8, 4, 2) if 1.0 / r >= needed_scale), 1)
+
+
+def read_image_rgb(
+    path: Path, expected_hw: tuple[int, int] | None = None, reduction: int = 1
+) -> np.ndarray:
     """Decode an image file.
 
     Args:
         path: the image file.
         expected_hw: (height, width) the dataset scan recorded; a different size means the file
             changed and its labels no longer line up.
+        reduction: decode a JPEG at 1/reduction of its size (1, 2, 4 or 8; see
+            `decode_reduction`); the size is then ceil(height / r) x ceil(width / r).
 
     Returns:
         [H, W, 3] uint8 RGB, EXIF orientation applied (as the format readers measure sizes).
@@ -41,19 +77,40 @@ def read_image_rgb(path: Path, expected_hw: tuple[int, int] | None = None) -> np
     Raises:
         UnreadableImageError: the file is missing, undecodable or has changed size.
     """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # [H, W, 3] BGR
+    image = cv2.imread(str(path), _DECODE_FLAGS[reduction])  # [H, W, 3] BGR
     if image is None:
         raise UnreadableImageError(
             f"{path}: cannot be read or decoded (deleted, moved or corrupted after the dataset "
             "scan); run `dfseg check` to rescan the dataset"
         )
-    if expected_hw is not None and tuple(image.shape[:2]) != tuple(expected_hw):
-        height, width = image.shape[:2]
-        raise UnreadableImageError(
-            f"{path}: is now {width}x{height} (WxH) but was {expected_hw[1]}x{expected_hw[0]} "
-            "when the dataset was scanned, so its labels no longer line up; rescan the dataset"
-        )
+    if expected_hw is not None:
+        expected = (-(-expected_hw[0] // reduction), -(-expected_hw[1] // reduction))
+        if tuple(image.shape[:2]) != expected:
+            height, width = (side * reduction for side in image.shape[:2])
+            raise UnreadableImageError(
+                f"{path}: is now about {width}x{height} (WxH) but was {expected_hw[1]}x"
+                f"{expected_hw[0]} when the dataset was scanned, so its labels no longer line up; "
+                "rescan the dataset"
+            )
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded dataset image with its annotation (one source of a sample or mosaic tile).
+
+    Attributes:
+        image: [h, w, 3] uint8 RGB, the original image or a JPEG decoded at 1/reduction size.
+        annotation: its instances in original pixels.
+        image_index: its index in the dataset (kept in `Sample.instance_keys`).
+        reduction: `image` pixel i covers original pixels [r*i, r*(i+1)) (see
+            `dfseg.data.image_reader.decode_reduction`).
+    """
+
+    image: np.ndarray
+    annotation: ImageAnnotation
+    image_index: int
+    reduction: int = 1
 
 
 class BrokenImageRegistry:

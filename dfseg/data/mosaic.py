@@ -14,31 +14,15 @@ cut at the tile's borders, where the next image covers it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from dfseg.data.image_reader import DecodedImage
 from dfseg.data.sample import Sample, concatenate_samples, instances_to_sample
 from dfseg.ops.resize import compute_resize, interpolation_for_scale
-from dfseg.structures import ImageAnnotation
 
 MOSAIC_TILES = 4
-
-
-@dataclass(frozen=True)
-class MosaicTile:
-    """One source image of a mosaic.
-
-    Attributes:
-        image: [H0, W0, 3] uint8 RGB original image.
-        annotation: its instances in original pixels.
-        image_index: its index in the dataset (kept in `Sample.instance_keys`).
-    """
-
-    image: np.ndarray
-    annotation: ImageAnnotation
-    image_index: int
 
 
 def _tile_rectangle(
@@ -53,7 +37,7 @@ def _tile_rectangle(
 
 def _place_tile(
     canvas: np.ndarray,
-    tile: MosaicTile,
+    tile: DecodedImage,
     quadrant: int,
     junction_xy: tuple[int, int],
     zoom: float,
@@ -62,7 +46,7 @@ def _place_tile(
 ) -> Sample | None:
     """Paint one tile onto `canvas` ([H, W, 3], in place) and return its instances there."""
     height, width = canvas.shape[:2]
-    source_h, source_w = tile.image.shape[:2]
+    source_h, source_w = tile.annotation.height, tile.annotation.width
     fit_h, fit_w = compute_resize((source_h, source_w), (height, width), keep_ratio).resized_hw
     tile_w, tile_h = max(1, round(fit_w * zoom)), max(1, round(fit_h * zoom))
     left, top = _tile_rectangle(quadrant, junction_xy, (tile_w, tile_h))
@@ -70,9 +54,12 @@ def _place_tile(
     x1, y1, x2, y2 = region
     if x2 <= x1 or y2 <= y1:
         return None
-    scale_x, scale_y = tile_w / source_w, tile_h / source_h
-    interpolation = interpolation_for_scale(scale_x, scale_y)
+    decoded_h, decoded_w = tile.image.shape[:2]
+    interpolation = interpolation_for_scale(tile_w / decoded_w, tile_h / decoded_h)
     resized = cv2.resize(tile.image, (tile_w, tile_h), interpolation=interpolation)
+    # The decoded image spans decoded_w * reduction original pixels (>= source_w).
+    scale_x = tile_w / (decoded_w * tile.reduction)
+    scale_y = tile_h / (decoded_h * tile.reduction)
     canvas[y1:y2, x1:x2] = resized[y1 - top : y2 - top, x1 - left : x2 - left]
     affine = np.array([[scale_x, 0.0, left], [0.0, scale_y, top]])
     return instances_to_sample(
@@ -87,7 +74,7 @@ def _place_tile(
 
 
 def build_mosaic(
-    tiles: Sequence[MosaicTile],
+    tiles: Sequence[DecodedImage],
     output_hw: tuple[int, int],
     keep_ratio: bool,
     zoom_range: tuple[float, float],

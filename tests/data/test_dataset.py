@@ -20,6 +20,7 @@ from dfseg.data.batch_sampler import TrainBatchSampler, multiscale_sizes
 from dfseg.data.collate import collate_batch
 from dfseg.data.dataset import InstanceDataset, SampleRequest, UnreadableDatasetError
 from dfseg.data.debug_images import save_debug_images
+from dfseg.data.image_reader import decode_reduction
 from dfseg.ops.masks import segment_to_mask
 from dfseg.ops.resize import boxes_to_original, masks_to_original
 
@@ -256,3 +257,67 @@ def test_debug_images_draw_boxes_and_masks(synthetic: SyntheticSet, tmp_path: Pa
     x1, _, x2, y2 = boxes_to_pixels(targets[0]["boxes"][:1].numpy(), *INPUT_HW)[0].round()
     assert changed[int(y2) - 1, int(x1) : int(x2)].mean() > 0.5  # the box bottom edge is drawn
     assert save_debug_images(images, targets, tmp_path / "none", ["a"], max_images=0) == []
+
+
+def _as_jpeg(synthetic: SyntheticSet, folder: Path) -> SyntheticSet:
+    annotations = []
+    for annotation in synthetic.annotations:
+        path = folder / (annotation.image_path.stem + ".jpg")
+        cv2.imwrite(
+            str(path), cv2.imread(str(annotation.image_path)), [cv2.IMWRITE_JPEG_QUALITY, 98]
+        )
+        annotations.append(replace(annotation, image_path=path))
+    return SyntheticSet(annotations, synthetic.colours)
+
+
+def test_decode_reduction_choices(tmp_path: Path) -> None:
+    assert decode_reduction(tmp_path / "a.png", 0.1) == 1
+    assert [decode_reduction(tmp_path / "a.JPG", s) for s in (1.5, 0.6, 0.5, 0.3, 0.2, 0.1)] == [
+        1,
+        1,
+        2,
+        2,
+        4,
+        8,
+    ]
+
+
+@pytest.mark.parametrize("size", [(512, 640), (515, 643)])
+def test_reduced_jpeg_decoding_keeps_geometry(tmp_path: Path, size: tuple[int, int]) -> None:
+    """Training decodes large JPEGs at 1/2..1/8 size: pixels, boxes and masks must still agree
+    with the full-size decode that evaluation uses (to a fraction of an input pixel)."""
+    synthetic = _as_jpeg(make_synthetic_set(tmp_path, [size] * 2, seed=4), tmp_path)
+    needed_scale = max(INPUT_HW[0] / size[0], INPUT_HW[1] / size[1])  # stretch to the input
+    assert decode_reduction(synthetic.annotations[0].image_path, needed_scale) == 4
+    train = InstanceDataset(
+        synthetic.annotations, INPUT_HW, "segment", "train", AugmentSettings.no_augmentation()
+    )
+    evaluation = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "eval")
+    image, target = train[SampleRequest(0, INPUT_HW, (), 0)]
+    eval_image, eval_target = evaluation[0]
+    assert torch.equal(target["labels"], eval_target["labels"])
+    masks, eval_masks = target["masks"].numpy(), eval_target["masks"].numpy()
+    for mask, eval_mask in zip(masks, eval_masks, strict=True):
+        # An odd side decodes to a last reduced pixel reaching past the edge, so the train input
+        # covers a sliver more of the image (1/4 input pixel here): masks differ by that only.
+        assert (mask & eval_mask).sum() / (mask | eval_mask).sum() > 0.9
+        for pixels in (image, eval_image):  # the instance sits where its mask says
+            weights = pixels.numpy().max(axis=0) * mask  # bright shape on black
+            centre = np.array(np.nonzero(mask)).mean(axis=1)
+            found = (np.indices(mask.shape) * weights).reshape(2, -1).sum(1) / weights.sum()
+            np.testing.assert_allclose(found, centre, atol=0.3)
+    assert (image - eval_image).abs().mean() < 0.02
+
+
+def test_reduced_jpeg_tiles_in_mosaic_stay_consistent(tmp_path: Path) -> None:
+    synthetic = _as_jpeg(
+        make_synthetic_set(tmp_path, [(700, 900), (901, 655)] * 2, seed=6), tmp_path
+    )
+    settings = replace(AugmentSettings.no_augmentation(), mosaic=1.0)
+    dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
+    for seed in range(4):
+        image, target = dataset[SampleRequest(0, INPUT_HW, (1, 2, 3), seed)]
+        check_instance_fields(image, target, synthetic, settings.min_box_size)
+        brightness = image.numpy().max(axis=0)
+        for mask in target["masks"].numpy().astype(bool):
+            assert brightness[mask].mean() > 0.5  # masks lie on their (bright) shapes

@@ -11,7 +11,8 @@ from pipeline_fixtures import SyntheticSet, make_synthetic_set
 
 from dfseg.data.augment_settings import AugmentSettings
 from dfseg.data.dataset import InstanceDataset, SampleRequest
-from dfseg.data.mosaic import MosaicTile, build_mosaic
+from dfseg.data.image_reader import DecodedImage
+from dfseg.data.mosaic import build_mosaic
 from dfseg.structures import ImageAnnotation
 
 INPUT_HW = (128, 160)
@@ -75,10 +76,10 @@ def test_mosaic_with_all_augmentations_keeps_invariants(synthetic: SyntheticSet,
         check_instance_fields(image, target, synthetic, MOSAIC_AND_ALL.min_box_size)
 
 
-def _solid_tile(colour: int, height: int, width: int, index: int) -> MosaicTile:
+def _solid_tile(colour: int, height: int, width: int, index: int) -> DecodedImage:
     image = np.full((height, width, 3), colour, np.uint8)
     annotation = ImageAnnotation(image_path=f"solid_{index}.png", width=width, height=height)
-    return MosaicTile(image, annotation, index)
+    return DecodedImage(image, annotation, index)
 
 
 def test_build_mosaic_places_the_four_images_around_the_junction() -> None:
