@@ -39,7 +39,8 @@ from dfseg.data.mosaic import MOSAIC_TILES, build_mosaic
 from dfseg.data.sample import Sample, instances_to_sample
 from dfseg.data.transforms import PAD_VALUE, augment_sample, build_train_pipeline
 from dfseg.errors import DfsegError
-from dfseg.ops.resize import compute_resize, resize_image
+from dfseg.ops.boxes import box_xyxy_to_cxcywh
+from dfseg.ops.resize import ResizeParams, compute_resize, resize_image
 from dfseg.structures import ImageAnnotation
 
 Task = Literal["detect", "segment"]
@@ -74,21 +75,18 @@ def sample_to_tensors(
 ) -> tuple[Tensor, Target]:
     """Image [3, H, W] float32 in [0, 1] and the target dict (see `InstanceDataset`).
 
-    Conversions run in numpy: torch's elementwise kernels are several times slower on these
-    small per-sample arrays (thread start-up), and this runs once per sample.
+    The image is converted in numpy: torch's elementwise kernels took several times longer on
+    these per-sample images here (thread start-up under load). Boxes are converted in float64 so
+    normalised boxes map back to original pixels to well under 1e-3 px.
     """
     height, width = sample.hw
     image_chw = np.ascontiguousarray(sample.image.transpose(2, 0, 1))  # [3, H, W] uint8
     image = np.divide(image_chw, np.float32(255.0), dtype=np.float32)
-    boxes = sample.boxes_xyxy.astype(np.float64).reshape(-1, 4)  # [N, 4] xyxy pixels
-    centres_sizes = np.concatenate(
-        [(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1
-    )
+    boxes_xyxy = torch.from_numpy(sample.boxes_xyxy.astype(np.float64).reshape(-1, 4))  # [N, 4]
+    scale = torch.tensor([width, height, width, height], dtype=torch.float64)
     target: Target = {
         "labels": torch.from_numpy(sample.labels.astype(np.int64)),
-        "boxes": torch.from_numpy(
-            (centres_sizes / [width, height, width, height]).astype(np.float32)
-        ),
+        "boxes": (box_xyxy_to_cxcywh(boxes_xyxy) / scale).float(),  # [N, 4] normalised cxcywh
         "iscrowd": torch.from_numpy(sample.iscrowd.astype(bool)),
         "instance_keys": torch.from_numpy(sample.instance_keys.astype(np.int64)),
         "image_id": image_id,
@@ -146,8 +144,6 @@ class InstanceDataset(Dataset):
             if mode == "train"
             else None
         )
-        self.epoch, self.total_epochs = 0, 1
-        self._active = np.arange(len(self.annotations), dtype=np.int64)
         self.set_epoch(0, total_epochs=0)
 
     # ----- epoch schedule (main process) -----
@@ -256,21 +252,23 @@ class InstanceDataset(Dataset):
             "check that the dataset folder is still there and rescan it"
         )
 
-    def _single_sample(self, decoded: DecodedImage, input_hw: tuple[int, int]) -> Sample:
-        """Resize (or letterbox) one decoded image to the input, with its instances."""
+    def _single_sample(
+        self, decoded: DecodedImage, input_hw: tuple[int, int], keep_crowd: bool
+    ) -> tuple[Sample, ResizeParams]:
+        """Resize (or letterbox) one decoded image to the input, with its instances.
+
+        Returns:
+            The sample and the resize of the decoded image (the original's when not reduced).
+        """
         params = compute_resize(decoded.image.shape[:2], input_hw, self.keep_ratio)
         resized = resize_image(decoded.image, params, PAD_VALUE)
         # original pixels -> decoded pixels (x / reduction) -> input pixels
         to_decoded = np.array([1.0 / decoded.reduction, 1.0 / decoded.reduction, 1.0])
         affine = params.affine_to_input() * to_decoded
-        return instances_to_sample(
-            resized,
-            decoded.annotation,
-            decoded.image_index,
-            affine,
-            self.with_masks,
-            keep_crowd=False,
+        sample = instances_to_sample(
+            resized, decoded.annotation, decoded.image_index, affine, self.with_masks, keep_crowd
         )
+        return sample, params
 
     def _train_item(self, request: SampleRequest) -> tuple[Tensor, Target]:
         assert self._pipeline is not None
@@ -289,7 +287,7 @@ class InstanceDataset(Dataset):
                 PAD_VALUE,
             )
         else:
-            sample = self._single_sample(sources[0], request.input_hw)
+            sample, _ = self._single_sample(sources[0], request.input_hw, keep_crowd=False)
         sample = augment_sample(self._pipeline, sample, int(rng.integers(_SEED_BOUND)))
         sample = sample.with_boxes_from_masks().with_clipped_boxes()
         sample = sample.without_small_instances(self.settings.min_box_size)
@@ -301,20 +299,14 @@ class InstanceDataset(Dataset):
     def _eval_item(self, index: int) -> tuple[Tensor, Target]:
         annotation = self.annotations[index]
         orig_hw = (annotation.height, annotation.width)
-        params = compute_resize(orig_hw, self.input_hw, self.keep_ratio)
-        image = self._read(index)
+        image = self._read(index)  # full size: the recorded resize must be the original's
         if image is None:  # grey and empty: keeps image ids unique, the warning names the file
+            params = compute_resize(orig_hw, self.input_hw, self.keep_ratio)
             blank = np.full((*params.input_hw, 3), PAD_VALUE, dtype=np.uint8)
             sample = Sample.empty(blank, self.with_masks)
         else:
-            sample = instances_to_sample(
-                resize_image(image, params, PAD_VALUE),
-                annotation,
-                index,
-                params.affine_to_input(),
-                self.with_masks,
-                keep_crowd=True,
-            )
+            decoded = DecodedImage(image, annotation, index)
+            sample, params = self._single_sample(decoded, self.input_hw, keep_crowd=True)
         image_tensor, target = sample_to_tensors(sample, index, orig_hw, self.with_masks)
         target["resize_params"] = params
         return image_tensor, target

@@ -8,7 +8,10 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 from torch import Tensor
+
+from dfseg.ops.boxes import box_cxcywh_to_xyxy
 
 _MASK_ALPHA = 0.45
 
@@ -19,13 +22,6 @@ def class_colour(label: int) -> tuple[int, int, int]:
     hsv = np.array([[[hue, 220, 255]]], dtype=np.uint8)
     blue, green, red = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
     return int(blue), int(green), int(red)
-
-
-def _boxes_to_pixels(boxes_cxcywh: np.ndarray, height: int, width: int) -> np.ndarray:
-    """[N, 4] normalised cxcywh -> [N, 4] int xyxy pixels."""
-    scaled = boxes_cxcywh.reshape(-1, 4) * np.array([width, height, width, height])
-    half = scaled[:, 2:] / 2
-    return np.round(np.concatenate([scaled[:, :2] - half, scaled[:, :2] + half], 1)).astype(int)
 
 
 def _label_text(label: int, class_names: Sequence[str]) -> str:
@@ -56,7 +52,9 @@ def draw_target(
         for label, mask in zip(labels, masks.cpu().numpy().astype(bool), strict=True):
             overlay[mask] = class_colour(label)
         canvas = cv2.addWeighted(overlay, _MASK_ALPHA, canvas, 1 - _MASK_ALPHA, 0)
-    boxes = _boxes_to_pixels(target["boxes"].cpu().numpy(), height, width)
+    scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+    boxes_xyxy = box_cxcywh_to_xyxy(target["boxes"].detach().cpu().float()) * scale  # [N, 4]
+    boxes = boxes_xyxy.round().int().tolist()
     for label, (x1, y1, x2, y2) in zip(labels, boxes, strict=True):
         colour = class_colour(label)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 1, cv2.LINE_AA)

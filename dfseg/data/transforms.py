@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import albumentations as A
 import cv2
@@ -167,18 +168,13 @@ def augment_sample(pipeline: A.Compose, sample: Sample, seed: int) -> Sample:
         inputs["bboxes"] = sample.boxes_xyxy.reshape(-1, 4)
         inputs[_INSTANCE_INDEX] = np.arange(sample.num_instances)
     outputs = pipeline(**inputs)
-    augmented = Sample(
+    augmented = replace(
+        sample,
         image=np.ascontiguousarray(outputs["image"]),
-        labels=sample.labels,
-        boxes_xyxy=sample.boxes_xyxy,
         masks=np.asarray(outputs["masks"], dtype=np.uint8) if has_masks else sample.masks,
-        has_mask=sample.has_mask,
-        instance_keys=sample.instance_keys,
-        iscrowd=sample.iscrowd,
     )
     if not transform_boxes:
         return augmented
     kept = np.asarray(outputs[_INSTANCE_INDEX], dtype=np.int64).reshape(-1)
-    augmented = augmented.select(kept)
-    augmented.boxes_xyxy = np.asarray(outputs["bboxes"], dtype=np.float32).reshape(-1, 4)
-    return augmented
+    boxes = np.asarray(outputs["bboxes"], dtype=np.float32).reshape(-1, 4)
+    return replace(augmented.select(kept), boxes_xyxy=boxes)
