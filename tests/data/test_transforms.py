@@ -175,9 +175,11 @@ def test_settings_reject_bad_values(field: str, value: object) -> None:
         AugmentSettings(**{field: value})  # type: ignore[arg-type]
 
 
-def test_settings_field_names_cover_the_config_section() -> None:
-    config = pytest.importorskip("dfseg.config.train")
-    assert set(config.AugmentConfig.model_fields) <= set(AugmentSettings.field_names())
+def test_settings_match_the_config_section() -> None:
+    """`augment:` in the project file has the same names and defaults as AugmentSettings."""
+    config = pytest.importorskip("dfseg.config.train").AugmentConfig()
+    assert set(type(config).model_fields) == set(AugmentSettings.field_names())
+    assert AugmentSettings(**config.model_dump()) == AugmentSettings()
 
 
 def test_tiny_instance_dropped_consistently_and_becomes_background(tmp_path: Path) -> None:
