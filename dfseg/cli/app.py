@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from dfseg import __version__
-from dfseg.cli import check, convert, demo, init, split, train
+from dfseg.cli import check, convert, demo, info, init, split, train, val
 from dfseg.cli.common import user_errors
 
 app = typer.Typer(
@@ -39,6 +39,8 @@ for command in (
     split.split,
     convert.convert,
     train.train,
+    val.val,
+    info.info,
     demo.demo,
 ):
     app.command()(user_errors(command))

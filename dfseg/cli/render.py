@@ -7,6 +7,8 @@ the library's `ProgressEvent`s.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -30,7 +32,15 @@ from dfseg.config import get_settings
 from dfseg.structures.progress import ProgressEvent
 
 
-def _console_kwargs() -> dict[str, Any]:
+def _console_kwargs(stream: Any) -> dict[str, Any]:
+    """Colour from DFSEG_COLOR; logs and pipes get wide lines (tables stay readable in CI)."""
+    extra: dict[str, Any] = {}
+    if not stream.isatty() and "COLUMNS" not in os.environ:
+        extra["width"] = 160
+    return {**_color_kwargs(), **extra}
+
+
+def _color_kwargs() -> dict[str, Any]:
     color = get_settings().color
     if color == "never":
         return {"no_color": True, "highlight": False}
@@ -42,13 +52,13 @@ def _console_kwargs() -> dict[str, Any]:
 @cache
 def console() -> Console:
     """Standard output: results, tables."""
-    return Console(**_console_kwargs())
+    return Console(**_console_kwargs(sys.stdout))
 
 
 @cache
 def err_console() -> Console:
     """Standard error: errors, warnings, progress."""
-    return Console(stderr=True, **_console_kwargs())
+    return Console(stderr=True, **_console_kwargs(sys.stderr))
 
 
 def error(message: str) -> None:
