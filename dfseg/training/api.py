@@ -22,6 +22,7 @@ from dfseg.training.distributed import (
     init_distributed,
     shutdown_distributed,
 )
+from dfseg.training.loggers import build_metric_sinks
 from dfseg.training.project_data import ProjectData, load_project_data
 from dfseg.training.reports import TrainReport
 from dfseg.training.run_dir import create_run_dir, latest_run_dir
@@ -94,7 +95,8 @@ def train_project(
             artifacts.write_resolved_project(config, run_dir)
             handler = _attach_log(run_dir)
             report(progress, ProgressEvent("run", 0, None, message=f"run folder: {run_dir}"))
-        trainer = Trainer(config, data, parts, context, run_dir, load, progress, on_epoch)
+        sinks = build_metric_sinks(config, run_dir) if context.is_main else []
+        trainer = Trainer(config, data, parts, context, run_dir, load, progress, on_epoch, sinks)
         if payload is not None:
             trainer.restore(payload)
         result = trainer.fit()

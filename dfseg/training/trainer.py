@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from dfseg.training.distributed import (
     broadcast_from_main,
 )
 from dfseg.training.evaluation import Evaluation, decision_score, evaluate_annotations
+from dfseg.training.loggers import MetricSink
 from dfseg.training.loop import EpochLosses, StepState, train_one_epoch
 from dfseg.training.project_data import ProjectData
 from dfseg.training.reports import EpochResult, LoadSummary, TrainReport
@@ -65,8 +67,10 @@ class Trainer:
         load: LoadSummary | None = None,
         progress: ProgressCallback | None = None,
         on_epoch: EpochCallback | None = None,
+        sinks: list[MetricSink] | None = None,
     ) -> None:
         self.config = config
+        self.sinks = sinks or []
         self.data = data
         self.parts = parts
         self.context = context
@@ -118,6 +122,8 @@ class Trainer:
                 stopped_early = True
                 break
         barrier(self.context)
+        for sink in self.sinks:
+            sink.close()
         return self._finish(started, stopped_early)
 
     def _run_epoch(self, epoch: int, epochs: int) -> EpochResult:
@@ -221,6 +227,9 @@ class Trainer:
             row.update(result.evaluation.to_row())
         task = self.config.project.task
         artifacts.append_results_row(self.run_dir / artifacts.RESULTS_FILE, task, row)
+        numeric = {k: float(v) for k, v in row.items() if k != "epoch" and math.isfinite(v)}
+        for sink in self.sinks:
+            sink.log(result.epoch, numeric)
         score = (
             ""
             if result.score is None

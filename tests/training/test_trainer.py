@@ -98,3 +98,29 @@ def test_segment_run_reports_mask_metrics(tmp_path: Path) -> None:
     rows = read_rows(Path(report.run_dir) / "results.csv")
     assert list(rows[0]) == results_columns("segment")
     assert rows[0]["train/mask_dice_loss"] != ""
+
+
+def test_tensorboard_receives_every_epoch(tiny_detect_project: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tiny_config(tiny_detect_project, **{"train.tensorboard": "true"})
+    report = train_project(config)
+    assert report is not None
+    events = EventAccumulator(str(Path(report.run_dir) / "tensorboard"))
+    events.Reload()
+    steps = [event.step for event in events.Scalars("train/loss")]
+    assert steps == [1, 2]
+    assert "metrics/mAP50-95(B)" in events.Tags()["scalars"]
+
+
+def test_enabled_tracker_that_is_not_installed_is_a_clear_error(
+    tiny_detect_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from dfseg.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # importing it now raises ImportError
+    with pytest.raises(MissingDependencyError, match="dfseg\\[dev\\]"):
+        train_project(tiny_config(tiny_detect_project, **{"train.mlflow": "true"}))
