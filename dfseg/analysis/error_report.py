@@ -1,0 +1,238 @@
+"""`analyze_errors`: TIDE error types with their dAP, the images with the most errors, the gallery,
+`errors.csv` and a summary plot, for boxes and (segmentation models) masks.
+
+Two views of the same predictions:
+- dAP uses every prediction (unfiltered, as mAP does): what each error type costs in AP.
+- Counts, the gallery, the CSV and the worst-images list use the predictions at the deployment
+  confidence threshold: the mistakes a user of the model actually sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from dfseg.analysis.error_gallery import image_error_counts, write_gallery
+from dfseg.analysis.error_plot import plot_error_summary
+from dfseg.analysis.error_rows import ERROR_COLUMNS, error_rows
+from dfseg.analysis.exceptions import AnalysisError
+from dfseg.analysis.tables import write_csv
+from dfseg.analysis.tide import DEFAULT_BACKGROUND_THRESHOLD, ERROR_TYPES, classify_errors
+from dfseg.analysis.tide_fix import DapMetric, error_ap_deltas
+from dfseg.metrics import ImageGroundTruth, ImagePredictions
+from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
+
+IouType = Literal["bbox", "segm"]
+ERRORS_CSV = "errors.csv"
+SUMMARY_PLOT = "error_summary.png"
+GALLERY_DIR = "gallery"
+
+
+class ErrorTypeRow(BaseModel):
+    """One TIDE error type: how often it occurs at the threshold and what it costs in AP."""
+
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
+
+    error_type: str
+    count: int
+    dap: float
+
+
+class ErrorGroup(BaseModel):
+    """The error breakdown of boxes ("bbox") or masks ("segm")."""
+
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
+
+    iou_type: str
+    metric: DapMetric
+    ap: float
+    rows: list[ErrorTypeRow]
+    false_positives_dap: float
+    false_negatives_dap: float
+
+
+class ImageErrors(BaseModel):
+    """Errors of one image at the threshold (many errors often means a labelling mistake)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str
+    errors: int
+    counts: dict[str, int]
+
+
+class ErrorsReport(BaseModel):
+    """What `dfseg errors` found.
+
+    Attributes:
+        split: the evaluated split; images: how many.
+        confidence_threshold: predictions below it are not counted, drawn or listed.
+        iou_threshold, background_threshold: TIDE's t_f and t_b.
+        groups: per iou type (boxes first), the error types with count and dAP.
+        gallery_iou_type: which overlap the gallery, CSV and worst images are based on (masks
+            for a segmentation model).
+        worst_images: images with the most errors, most first.
+        out_dir: the folder with errors.csv, the plot and the gallery.
+        gallery_images: pictures written.
+    """
+
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
+
+    split: str
+    images: int
+    confidence_threshold: float
+    iou_threshold: float
+    background_threshold: float
+    groups: list[ErrorGroup]
+    gallery_iou_type: str
+    worst_images: list[ImageErrors]
+    out_dir: str
+    gallery_images: int
+
+
+@dataclass(frozen=True)
+class ErrorSettings:
+    """Options of the error analysis.
+
+    Attributes:
+        confidence_threshold: deployment threshold (the run's tuned one by default in the CLI).
+        iou_threshold: t_f for counts and gallery (dAP for AP50-95 re-classifies per threshold).
+        background_threshold: t_b.
+        dap_metric: "ap50" or "ap50_95".
+        worst_images: length of the worst-images list.
+        gallery_limit: at most this many gallery images (most errors first); None: all.
+    """
+
+    confidence_threshold: float
+    iou_threshold: float = 0.5
+    background_threshold: float = DEFAULT_BACKGROUND_THRESHOLD
+    dap_metric: DapMetric = "ap50"
+    worst_images: int = 20
+    gallery_limit: int | None = None
+
+
+def analyze_errors(
+    ground_truths: Sequence[ImageGroundTruth],
+    predictions: Sequence[ImagePredictions],
+    image_paths: Sequence[Path],
+    class_names: Sequence[str],
+    out_dir: Path,
+    settings: ErrorSettings,
+    split: str = "val",
+    progress: ProgressCallback | None = None,
+) -> ErrorsReport:
+    """Classify, quantify and draw the errors of a model on a split.
+
+    Args:
+        ground_truths: per image, original pixels (masks for a segmentation model).
+        predictions: per image, unfiltered (top 100), same pixels.
+        image_paths: per image, for the gallery and the lists.
+        class_names: id -> name.
+        out_dir: an existing, empty folder for the outputs.
+        settings: thresholds and limits.
+        split: the split's name, for the report.
+        progress: optional callback.
+    """
+    if not len(ground_truths) == len(predictions) == len(image_paths):
+        raise AnalysisError(
+            f"{len(ground_truths)} ground truths, {len(predictions)} predictions and "
+            f"{len(image_paths)} image paths; give one of each per image"
+        )
+    num_classes = len(class_names)
+    iou_types = _iou_types(ground_truths, predictions)
+    shown = [_above(p, settings.confidence_threshold) for p in predictions]
+    groups, rows, gallery_cases = [], [], None
+    for iou_type in iou_types:
+        deltas = error_ap_deltas(
+            ground_truths, predictions, num_classes, iou_type, settings.dap_metric,
+            settings.background_threshold, progress,
+        )  # fmt: skip
+        cases = classify_errors(
+            ground_truths, shown, iou_type, settings.iou_threshold,
+            settings.background_threshold, num_classes,
+        )  # fmt: skip
+        groups.append(_group(deltas.ap, deltas.delta, cases.counts(), iou_type, settings))
+        rows += error_rows(cases, ground_truths, shown, image_paths, class_names)
+        gallery_cases = cases
+    assert gallery_cases is not None
+    report(progress, ProgressEvent("gallery", 0, None, message="drawing the error gallery"))
+    written = write_gallery(
+        gallery_cases, ground_truths, shown, image_paths, class_names, out_dir / GALLERY_DIR,
+        settings.gallery_limit,
+    )  # fmt: skip
+    write_csv(out_dir / ERRORS_CSV, ERROR_COLUMNS, rows)
+    result = ErrorsReport(
+        split=split,
+        images=len(image_paths),
+        confidence_threshold=settings.confidence_threshold,
+        iou_threshold=settings.iou_threshold,
+        background_threshold=settings.background_threshold,
+        groups=groups,
+        gallery_iou_type=iou_types[-1],
+        worst_images=_worst_images(
+            image_error_counts(gallery_cases, len(image_paths)), image_paths, settings.worst_images
+        ),
+        out_dir=str(out_dir),
+        gallery_images=len(written),
+    )
+    plot_error_summary(result, out_dir / SUMMARY_PLOT)
+    return result
+
+
+def _iou_types(
+    ground_truths: Sequence[ImageGroundTruth], predictions: Sequence[ImagePredictions]
+) -> list[IouType]:
+    """Boxes always; masks too when the model predicts them and the labels have outlines."""
+    with_masks = any(p.has_masks for p in predictions) and all(
+        g.has_masks or len(g) == 0 for g in ground_truths
+    )
+    return ["bbox", "segm"] if with_masks else ["bbox"]
+
+
+def _above(prediction: ImagePredictions, threshold: float) -> ImagePredictions:
+    """The predictions scored >= threshold (masks kept as RLE)."""
+    keep = np.flatnonzero(prediction.scores >= threshold)
+    return ImagePredictions(
+        boxes_xyxy=prediction.boxes_xyxy[keep],
+        scores=prediction.scores[keep],
+        labels=prediction.labels[keep],
+        masks=None if prediction.masks is None else [prediction.rles[i] for i in keep],
+        where=prediction.where,
+    )
+
+
+def _group(
+    ap: float,
+    delta: dict[str, float],
+    counts: dict[str, int],
+    iou_type: str,
+    settings: ErrorSettings,
+) -> ErrorGroup:
+    return ErrorGroup(
+        iou_type=iou_type,
+        metric=settings.dap_metric,
+        ap=ap,
+        rows=[ErrorTypeRow(error_type=t, count=counts[t], dap=delta[t]) for t in ERROR_TYPES],
+        false_positives_dap=delta["false_positives"],
+        false_negatives_dap=delta["false_negatives"],
+    )
+
+
+def _worst_images(counts: np.ndarray, image_paths: Sequence[Path], top: int) -> list[ImageErrors]:
+    """The `top` images by error count ([I, T] counts), most first, only those with errors."""
+    totals = counts.sum(1)  # [I]
+    order = np.argsort(-totals, kind="stable")[:top]
+    return [
+        ImageErrors(
+            image=str(image_paths[i]),
+            errors=int(totals[i]),
+            counts={t: int(n) for t, n in zip(ERROR_TYPES, counts[i], strict=True) if n},
+        )
+        for i in order
+        if totals[i] > 0
+    ]
