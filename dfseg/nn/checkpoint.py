@@ -133,7 +133,8 @@ def _plan(
 ) -> dict[str, Tensor]:
     """Sort keys into the report; return the subset to load. Raises on anything unexplained."""
     to_load: dict[str, Tensor] = {}
-    missing, mismatched = [], []
+    missing: list[str] = []
+    mismatched: list[str] = []
     for key, value in model_state.items():
         if key in SIZE_DEPENDENT_KEYS:
             report.rebuilt.append(key)

@@ -141,6 +141,9 @@ class ProjectionConvNorm(nn.Module):
     caches the folded weights as non-persistent buffers: faster, same keys.
     """
 
+    fused_weight: Tensor
+    fused_bias: Tensor
+
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1
     ) -> None:
@@ -159,9 +162,7 @@ class ProjectionConvNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """[B, C_in, H, W] -> [B, C_out, H / stride, W / stride]."""
         if self.is_fused:
-            return F.conv2d(
-                x, self.fused_weight, self.fused_bias, self.conv.stride, self.conv.padding
-            )
+            return self.conv._conv_forward(x, self.fused_weight, self.fused_bias)
         return self.norm(self.conv(x))
 
     def deploy(self) -> None:

@@ -38,8 +38,9 @@ class RepVGGBlock(nn.Module):
         weight3, bias3 = self.conv1.fused_weight_and_bias()
         weight1, bias1 = self.conv2.fused_weight_and_bias()
         fused = nn.Conv2d(self.in_channels, self.out_channels, 3, 1, padding=1).to(weight3.device)
-        fused.weight.data = weight3 + F.pad(weight1, [1, 1, 1, 1])
-        fused.bias.data = bias3 + bias1
+        with torch.no_grad():
+            fused.weight.copy_(weight3 + F.pad(weight1, [1, 1, 1, 1]))
+            fused.bias.copy_(bias3 + bias1)  # type: ignore[union-attr]
         del self.conv1
         del self.conv2
         self.conv = fused
@@ -95,10 +96,10 @@ class RepNCSPELAN4(nn.Module):
         act: str = "silu",
     ) -> None:
         super().__init__()
-        self.half = hidden_channels // 2
+        self.split_channels = hidden_channels // 2
         self.cv1 = ConvNorm(in_channels, hidden_channels, 1, act=act)
         self.cv2 = nn.Sequential(
-            CSPLayer(self.half, branch_channels, num_blocks, act=act),
+            CSPLayer(self.split_channels, branch_channels, num_blocks, act=act),
             ConvNorm(branch_channels, branch_channels, 3, act=act),
         )
         self.cv3 = nn.Sequential(
@@ -109,7 +110,7 @@ class RepNCSPELAN4(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """[B, C_in, H, W] -> [B, C_out, H, W]."""
-        first, second = self.cv1(x).split((self.half, self.half), dim=1)
+        first, second = self.cv1(x).split((self.split_channels, self.split_channels), dim=1)
         third = self.cv2(second)
         fourth = self.cv3(third)
         return self.cv4(torch.cat([first, second, third, fourth], dim=1))

@@ -49,6 +49,8 @@ class MSDeformableAttention(nn.Module):
         offset_scale: the 0.5 above.
     """
 
+    num_points_scale: Tensor
+
     def __init__(
         self, embed_dim: int, num_heads: int, num_points: tuple[int, ...], offset_scale: float = 0.5
     ) -> None:

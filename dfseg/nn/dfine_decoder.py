@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -88,6 +88,10 @@ class DFineDecoder(nn.Module):
         eval_idx: layer whose outputs are returned in eval (-1: last).
     """
 
+    anchors: Tensor
+    valid_mask: Tensor
+    project: Tensor
+
     def __init__(
         self,
         num_classes: int,
@@ -158,13 +162,15 @@ class DFineDecoder(nn.Module):
         class_bias = _prior_bias(0.01)
         nn.init.constant_(self.enc_score_head.bias, class_bias)
         for head in (self.enc_bbox_head, self.pre_bbox_head, *self.dec_bbox_head):
-            nn.init.zeros_(head.layers[-1].weight)
-            nn.init.zeros_(head.layers[-1].bias)
+            assert isinstance(head, MLP)
+            nn.init.zeros_(head.output_layer.weight)
+            nn.init.zeros_(head.output_layer.bias)
         for score_head in self.dec_score_head:
+            assert isinstance(score_head, nn.Linear)
             nn.init.constant_(score_head.bias, class_bias)
-        nn.init.xavier_uniform_(self.enc_output.proj.weight)
-        nn.init.xavier_uniform_(self.query_pos_head.layers[0].weight)
-        nn.init.xavier_uniform_(self.query_pos_head.layers[1].weight)
+        nn.init.xavier_uniform_(cast(nn.Linear, self.enc_output[0]).weight)
+        for layer in self.query_pos_head.layers:
+            nn.init.xavier_uniform_(cast(nn.Linear, layer).weight)
         for projection in self.input_proj:
             if isinstance(projection, ProjectionConvNorm):
                 nn.init.xavier_uniform_(projection.conv.weight)

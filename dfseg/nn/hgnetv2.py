@@ -8,6 +8,7 @@ returns only the stages listed in `return_idx`, which is what the detector's enc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -116,6 +117,9 @@ class ConvBNAct(nn.Module):
     below detection accuracy but exceed the official deploy-parity tolerances.
     """
 
+    fused_weight: Tensor
+    fused_bias: Tensor
+
     def __init__(
         self,
         in_channels: int,
@@ -145,16 +149,14 @@ class ConvBNAct(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """[B, C_in, H, W] -> [B, C_out, H', W']."""
         if self.is_fused:
-            conv = self.conv
-            x = F.conv2d(
-                x, self.fused_weight, self.fused_bias, conv.stride, conv.padding, 1, conv.groups
-            )
+            x = self.conv._conv_forward(x, self.fused_weight, self.fused_bias)
         else:
             x = self.bn(self.conv(x))
         x = self.act(x)  # in place: the BN output is ours
         if self.has_lab and not torch.is_grad_enabled():
             # Same arithmetic as the LAB, in place: saves two large allocations at inference.
-            return x.mul_(self.lab.scale).add_(self.lab.bias)
+            lab = cast(LearnableAffineBlock, self.lab)
+            return x.mul_(lab.scale).add_(lab.bias)
         return self.lab(x)
 
     def fold_norm(self) -> None:

@@ -25,8 +25,8 @@ class LQE(nn.Module):
         self.top_k = top_k
         self.reg_max = reg_max
         self.reg_conf = MLP(4 * (top_k + 1), hidden_dim, 1, num_layers)
-        nn.init.zeros_(self.reg_conf.layers[-1].weight)
-        nn.init.zeros_(self.reg_conf.layers[-1].bias)
+        nn.init.zeros_(self.reg_conf.output_layer.weight)
+        nn.init.zeros_(self.reg_conf.output_layer.bias)
 
     def forward(self, logits: Tensor, pred_corners: Tensor) -> Tensor:
         """logits [B, Q, C], pred_corners [B, Q, 4 * (reg_max + 1)] -> [B, Q, C]."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch.nn as nn
 from torch import Tensor
 
@@ -24,6 +26,11 @@ class MLP(nn.Module):
         out_dims = [hidden_dim] * (num_layers - 1) + [output_dim]
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(in_dims, out_dims, strict=True))
         self.act = nn.ReLU()
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The last linear layer (zero-initialised by several D-FINE heads)."""
+        return cast(nn.Linear, self.layers[-1])
 
     def forward(self, x: Tensor) -> Tensor:
         """[..., input_dim] -> [..., output_dim]."""

@@ -136,9 +136,8 @@ class DFine(nn.Module):
         check_image_size(image_size)
         self.encoder.set_image_size(image_size)
         self.decoder.set_image_size(image_size)
-        self.spec = ModelSpec(
-            self.spec.size, self.spec.num_classes, self.spec.task, tuple(image_size)
-        )  # type: ignore[arg-type]
+        size = (int(image_size[0]), int(image_size[1]))
+        self.spec = ModelSpec(self.spec.size, self.spec.num_classes, self.spec.task, size)
 
     def deploy(self, fuse_backbone: bool = False, channels_last: bool = False) -> DFine:
         """Prepare for inference, as the official `deploy()`: eval mode, conv+BN and RepVGG
@@ -161,8 +160,9 @@ class DFine(nn.Module):
         """
         self.eval()
         for module in list(self.modules()):
-            if module is not self and callable(getattr(module, "deploy", None)):
-                module.deploy()
+            deploy = getattr(module, "deploy", None)
+            if module is not self and callable(deploy):
+                deploy()
             if fuse_backbone and isinstance(module, ConvBNAct):
                 module.fold_norm()
         if channels_last:

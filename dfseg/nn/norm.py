@@ -21,6 +21,11 @@ class FrozenBatchNorm2d(nn.Module):
         eps: added to the variance before the square root.
     """
 
+    weight: Tensor
+    bias: Tensor
+    running_mean: Tensor
+    running_var: Tensor
+
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.num_features = num_features

@@ -70,7 +70,7 @@ def train_outputs(
 ) -> dict[str, Any]:
     """The official training dict (see module docstring); tensors keep their graphs."""
     assert result.pre_logits is not None and result.enc_logits is not None
-    stacked = {
+    stacked: dict[str, Any] = {
         "logits": result.logits,
         "boxes": result.boxes,
         "corners": result.corners,

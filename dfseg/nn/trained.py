@@ -1,0 +1,108 @@
+"""Trained models for inference: rebuild a `DFine` from a dfseg run checkpoint (`best.pt` or
+`last.pt`), and `InferenceGraph`, the model plus its top-K postprocess with flat outputs (what the
+torch backend runs and what `dfseg export` traces).
+
+A dfseg checkpoint carries its `ArtifactManifest` (size, classes, task, input size), so the model
+is rebuilt from the file alone: nothing else about the run is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from dfseg.nn.build import build_model
+from dfseg.nn.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
+from dfseg.nn.model import DFine
+from dfseg.nn.postprocess import DetectionPostprocess
+from dfseg.structures.manifest import ArtifactManifest, ManifestError
+
+DFSEG_CHECKPOINT_FORMAT = "dfseg-checkpoint"
+
+
+def read_trained_manifest(payload: object, source: Path) -> ArtifactManifest:
+    """The manifest stored in a loaded dfseg checkpoint.
+
+    Raises:
+        CheckpointError: not a dfseg checkpoint, or one without a valid manifest.
+    """
+    if not isinstance(payload, dict) or payload.get("format") != DFSEG_CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{source}: not a dfseg run checkpoint (no format '{DFSEG_CHECKPOINT_FORMAT}'); "
+            "give the best.pt or last.pt of a `dfseg train` run. Official D-FINE weights are "
+            "starting points for training (model.pretrained), not inference artifacts."
+        )
+    if not isinstance(payload.get("manifest"), dict):
+        raise CheckpointError(f"{source}: the checkpoint has no manifest; re-save it with dfseg")
+    try:
+        return ArtifactManifest.model_validate(payload["manifest"])
+    except ValueError as exc:
+        raise ManifestError(f"{source}: invalid manifest inside the checkpoint ({exc})") from None
+
+
+def load_trained_model(path: Path | str) -> tuple[DFine, ArtifactManifest]:
+    """Load a dfseg `best.pt` / `last.pt` (its EMA weights when present) into a fresh model.
+
+    Args:
+        path: the checkpoint file. Read with `torch.load(weights_only=True)`.
+
+    Returns:
+        (model in eval mode, not deployed; the checkpoint's manifest). The model is built for
+        the manifest's input size.
+
+    Raises:
+        CheckpointError: unreadable file, not a dfseg checkpoint, or weights that do not fit the
+            model its manifest describes.
+    """
+    path = Path(path)
+    payload = read_checkpoint(path)
+    manifest = read_trained_manifest(payload, path)
+    description = manifest.model
+    model = build_model(
+        description.size,
+        description.num_classes,
+        task=description.task,
+        image_size=tuple(description.image_size),  # type: ignore[arg-type]
+    )
+    report = load_checkpoint(model, payload)
+    if report.reinitialized:
+        raise CheckpointError(
+            f"{path}: weights for {report.reinitialized[:4]} are missing or do not fit the "
+            f"{description.size!r} {description.task} model with {description.num_classes} "
+            "classes the manifest describes; the checkpoint is damaged or was edited"
+        )
+    return model.eval(), manifest
+
+
+class InferenceGraph(nn.Module):
+    """A model and its top-K postprocess with flat outputs, boxes in input pixels.
+
+    Outputs (in this order): `labels` [B, K] int64, `boxes` [B, K, 4] absolute xyxy in pixels
+    of the input tensor, `scores` [B, K] sigmoid scores descending, and for segmentation
+    `mask_logits` [B, K, H/4, W/4] pre-sigmoid. The input size is read from the tensor's shape
+    at run time, so a traced graph keeps working for other batch sizes (and input sizes when the
+    model allows).
+
+    Args:
+        model: a `DFine` (deployed or not), eval mode.
+        top_k: K, detections kept per image.
+    """
+
+    def __init__(self, model: DFine, top_k: int = 300) -> None:
+        super().__init__()
+        self.model = model
+        self.postprocess = DetectionPostprocess(top_k)
+        self.output_names = ["labels", "boxes", "scores"] + (
+            ["mask_logits"] if model.has_mask_head else []
+        )
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        """images [B, 3, H, W] float32 RGB in [0, 1] -> the outputs named in `output_names`."""
+        outputs = self.model(images)
+        size_hw = torch._shape_as_tensor(images)[2:].to(images.dtype)  # [2] (H, W), traceable
+        size_wh = size_hw.flip(0).unsqueeze(0).expand(images.shape[0], 2)  # [B, 2]
+        result = self.postprocess(outputs, size_wh)
+        return tuple(result[name] for name in self.output_names)
