@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from dfseg import __version__
-from dfseg.cli import check, convert, demo, info, init, split, train, val
+from dfseg.cli import check, convert, demo, export, infer, info, init, split, train, val
 from dfseg.cli.common import user_errors
 
 app = typer.Typer(
@@ -40,6 +40,8 @@ for command in (
     convert.convert,
     train.train,
     val.val,
+    export.export,
+    infer.infer,
     info.info,
     demo.demo,
 ):

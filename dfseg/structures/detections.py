@@ -63,6 +63,25 @@ class Detections:
             meta=dict(self.meta),
         )
 
+    def polygons(
+        self, min_area: float = 1.0, simplify_tolerance: float = 0.0
+    ) -> list[list[np.ndarray]]:
+        """Outlines of each detection's mask (segmentation models; [] per detection otherwise).
+
+        Args:
+            min_area: mask components with fewer pixels are dropped.
+            simplify_tolerance: Douglas-Peucker tolerance in pixels (0: exact outline).
+
+        Returns:
+            Per detection, its rings ([K, 2] float32 absolute (x, y) pixels of the original
+            image), largest first; see `dfseg.ops.masks.mask_to_polygons`.
+        """
+        from dfseg.ops.masks import mask_to_polygons  # cv2: not needed for `dfseg --help`
+
+        if self.masks is None:
+            return [[] for _ in range(len(self))]
+        return [mask_to_polygons(mask, min_area, simplify_tolerance) for mask in self.masks]
+
     def to_records(self) -> list[dict[str, Any]]:
         """JSON-ready list: one dict per detection (box xyxy pixels, score, label id and name)."""
         return [

@@ -1,0 +1,200 @@
+"""Parity of an exported artifact with the torch model on the same images.
+
+Top-K outputs are compared order-insensitively: near-tied scores may come out in another order
+(or swap queries), so each reference detection is matched greedily to an unused artifact
+detection of the same label whose score is within tolerance, picking the highest box IoU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel
+
+from dfseg.ops.boxes import box_iou
+from dfseg.runtime.outputs import RawOutputs
+
+
+@dataclass(frozen=True)
+class ParityTolerance:
+    """Largest accepted differences between an artifact and torch.
+
+    Attributes:
+        score: absolute score difference of matched detections.
+        box_fraction: absolute box-corner difference, as a fraction of the input's longer side.
+        mask_iou: smallest IoU of matched binary masks (at mask resolution).
+        compared: reference detections compared per image (the best ones), plus every one
+            scoring at least `threshold`.
+        threshold: score above which every reference detection must be matched.
+    """
+
+    score: float
+    box_fraction: float
+    mask_iou: float
+    compared: int = 20
+    threshold: float = 0.5
+
+
+def tolerance_for(precision: str, threshold: float) -> ParityTolerance:
+    """FP32 artifacts must agree to rounding; reduced precision (fp16, bf16) more loosely."""
+    if precision in ("fp32", "f32"):
+        return ParityTolerance(score=2e-3, box_fraction=2e-3, mask_iou=0.95, threshold=threshold)
+    return ParityTolerance(score=3e-2, box_fraction=1.5e-2, mask_iou=0.8, threshold=threshold)
+
+
+class ParityReport(BaseModel):
+    """How an artifact's outputs compare with torch's.
+
+    Attributes:
+        images: images compared; image_source: where they came from.
+        compared: reference detections compared; matched: how many found their counterpart.
+        max_score_diff / max_box_diff_px: largest differences among matched detections.
+        min_mask_iou / mean_mask_iou: over matched detections (segmentation; None otherwise).
+        tolerance: the tolerances applied (score, box_px, mask_iou).
+        passed: everything within tolerance; failures: why not.
+    """
+
+    images: int
+    image_source: str
+    precision: str
+    compared: int
+    matched: int
+    max_score_diff: float
+    max_box_diff_px: float
+    min_mask_iou: float | None = None
+    mean_mask_iou: float | None = None
+    tolerance: dict[str, float]
+    passed: bool
+    failures: list[str]
+
+
+@dataclass
+class _Matches:
+    compared: int = 0
+    matched: int = 0
+    score_diffs: list[float] | None = None
+    box_diffs: list[float] | None = None
+    mask_ious: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        self.score_diffs, self.box_diffs, self.mask_ious = [], [], []
+
+
+def compare_outputs(
+    reference: RawOutputs,
+    candidate: RawOutputs,
+    tolerance: ParityTolerance,
+    input_hw: tuple[int, int],
+    image_source: str,
+    precision: str,
+) -> ParityReport:
+    """Compare a batch of artifact outputs with torch's (same images, same order).
+
+    Args:
+        reference: torch outputs, boxes in input pixels.
+        candidate: the artifact's outputs for the same batch.
+        tolerance: accepted differences.
+        input_hw: (height, width) of the network input (scales the box tolerance).
+        image_source: description for the report.
+        precision: the artifact's compute precision, for the report.
+    """
+    matches = _Matches()
+    for index in range(len(reference)):
+        _match_image(reference.image(index), candidate.image(index), tolerance, matches)
+    return _report(matches, tolerance, max(input_hw), len(reference), image_source, precision)
+
+
+def _compared_rows(scores: np.ndarray, tolerance: ParityTolerance) -> np.ndarray:
+    order = np.argsort(-scores, kind="stable")
+    above = np.flatnonzero(scores >= tolerance.threshold)
+    return np.union1d(order[: tolerance.compared], above)
+
+
+def _match_image(
+    reference: RawOutputs, candidate: RawOutputs, tolerance: ParityTolerance, matches: _Matches
+) -> None:
+    ref_scores, cand_scores = reference.scores[0], candidate.scores[0]
+    ref_labels, cand_labels = reference.labels[0], candidate.labels[0]
+    ious = box_iou_numpy(reference.boxes[0], candidate.boxes[0])  # [K, K]
+    used = np.zeros(len(cand_scores), dtype=bool)
+    rows = _compared_rows(ref_scores, tolerance)
+    for row in rows[np.argsort(-ref_scores[rows], kind="stable")]:
+        matches.compared += 1
+        ok = (
+            (cand_labels == ref_labels[row])
+            & ~used
+            & (np.abs(cand_scores - ref_scores[row]) <= tolerance.score)
+        )
+        if not ok.any():
+            continue
+        column = int(np.argmax(np.where(ok, ious[row], -1.0)))
+        used[column] = True
+        matches.matched += 1
+        assert matches.score_diffs is not None and matches.box_diffs is not None
+        matches.score_diffs.append(float(abs(cand_scores[column] - ref_scores[row])))
+        diff = np.abs(candidate.boxes[0][column] - reference.boxes[0][row]).max()
+        matches.box_diffs.append(float(diff))
+        if reference.mask_logits is not None and candidate.mask_logits is not None:
+            assert matches.mask_ious is not None
+            matches.mask_ious.append(
+                _mask_iou(reference.mask_logits[0][row] > 0, candidate.mask_logits[0][column] > 0)
+            )
+
+
+def box_iou_numpy(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """[N, 4] x [M, 4] absolute xyxy -> [N, M] IoU (via `dfseg.ops.boxes.box_iou`)."""
+    import torch
+
+    iou, _ = box_iou(torch.from_numpy(boxes_a).double(), torch.from_numpy(boxes_b).double())
+    return iou.numpy()
+
+
+def _mask_iou(mask_a: np.ndarray, mask_b: np.ndarray) -> float:
+    union = np.logical_or(mask_a, mask_b).sum()
+    if union == 0:
+        return 1.0
+    return float(np.logical_and(mask_a, mask_b).sum() / union)
+
+
+def _report(
+    matches: _Matches,
+    tolerance: ParityTolerance,
+    longer_side: int,
+    images: int,
+    image_source: str,
+    precision: str,
+) -> ParityReport:
+    assert matches.score_diffs is not None and matches.box_diffs is not None
+    box_tolerance = tolerance.box_fraction * longer_side
+    max_score = max(matches.score_diffs, default=0.0)
+    max_box = max(matches.box_diffs, default=0.0)
+    ious = matches.mask_ious or []
+    failures = []
+    if matches.matched < matches.compared:
+        failures.append(
+            f"{matches.compared - matches.matched} of {matches.compared} torch detections have no "
+            f"counterpart (same label, score within {tolerance.score:g})"
+        )
+    if max_box > box_tolerance:
+        failures.append(f"box corners differ by up to {max_box:.2f} px (> {box_tolerance:.2f})")
+    if ious and min(ious) < tolerance.mask_iou:
+        failures.append(f"a mask IoU is {min(ious):.3f} (< {tolerance.mask_iou:g})")
+    return ParityReport(
+        images=images,
+        image_source=image_source,
+        precision=precision,
+        compared=matches.compared,
+        matched=matches.matched,
+        max_score_diff=max_score,
+        max_box_diff_px=max_box,
+        min_mask_iou=min(ious) if ious else None,
+        mean_mask_iou=float(np.mean(ious)) if ious else None,
+        tolerance={
+            "score": tolerance.score,
+            "box_px": box_tolerance,
+            "mask_iou": tolerance.mask_iou,
+        },
+        passed=not failures,
+        failures=failures,
+    )

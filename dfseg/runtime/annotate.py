@@ -1,0 +1,83 @@
+"""Drawing detections on images: translucent masks, boxes and "name score" labels, one colour
+per class."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from dfseg.structures import Detections
+
+# A qualitative palette (BGR), colour-blind friendly first; classes cycle through it.
+PALETTE_BGR: tuple[tuple[int, int, int], ...] = (
+    (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
+    (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0),
+    (168, 153, 44), (255, 194, 0), (147, 69, 52), (255, 115, 100), (236, 24, 0),
+    (255, 56, 132), (133, 0, 82), (255, 56, 203), (200, 149, 255), (199, 55, 255),
+)  # fmt: skip
+MASK_ALPHA = 0.45
+
+
+def class_colour(label: int) -> tuple[int, int, int]:
+    """The BGR colour of class `label`."""
+    return PALETTE_BGR[int(label) % len(PALETTE_BGR)]
+
+
+def draw_detections(
+    image_bgr: np.ndarray, detections: Detections, line_width: int | None = None
+) -> np.ndarray:
+    """A copy of `image_bgr` ([H, W, 3] uint8) with masks, boxes and labels drawn.
+
+    Args:
+        image_bgr: the original image the detections refer to.
+        detections: boxes in that image's pixels; masks [N, H, W] bool if any.
+        line_width: box line width in pixels (None: ~0.3% of the image diagonal, at least 1).
+    """
+    canvas = image_bgr.copy()
+    height, width = canvas.shape[:2]
+    thickness = line_width or max(1, round(0.003 * (height + width) / 2 * 1.4))
+    if detections.masks is not None and len(detections):
+        _draw_masks(canvas, detections)
+    font_scale = max(0.35, thickness / 3)
+    for box, score, label in zip(
+        detections.boxes_xyxy, detections.scores, detections.labels, strict=True
+    ):
+        colour = class_colour(int(label))
+        x1, y1, x2, y2 = (round(float(v)) for v in box)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+        text = f"{detections.class_names[int(label)]} {float(score):.2f}"
+        _draw_label(canvas, text, (x1, y1), colour, font_scale, max(1, thickness // 2))
+    return canvas
+
+
+def _draw_masks(canvas: np.ndarray, detections: Detections) -> None:
+    assert detections.masks is not None
+    overlay = canvas.copy()
+    # Lowest score first so the best detection's colour ends on top where masks overlap.
+    for index in np.argsort(detections.scores, kind="stable"):
+        overlay[detections.masks[index]] = class_colour(int(detections.labels[index]))
+    cv2.addWeighted(overlay, MASK_ALPHA, canvas, 1 - MASK_ALPHA, 0, dst=canvas)
+
+
+def _draw_label(
+    canvas: np.ndarray,
+    text: str,
+    corner: tuple[int, int],
+    colour: tuple[int, int, int],
+    font_scale: float,
+    thickness: int,
+) -> None:
+    (text_w, text_h), baseline = cv2.getTextSize(
+        text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness
+    )
+    x, y = corner
+    top = y - text_h - baseline - 2
+    if top < 0:  # no room above the box: write inside it
+        top = y
+    cv2.rectangle(canvas, (x, top), (x + text_w + 2, top + text_h + baseline + 2), colour, -1)
+    brightness = 0.299 * colour[2] + 0.587 * colour[1] + 0.114 * colour[0]
+    text_colour = (0, 0, 0) if brightness > 150 else (255, 255, 255)
+    cv2.putText(
+        canvas, text, (x + 1, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+        text_colour, thickness, cv2.LINE_AA,
+    )  # fmt: skip

@@ -1,0 +1,72 @@
+"""Reading images for inference: paths (any Unicode name) or arrays -> HWC uint8 BGR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dfseg.runtime.errors import ImageReadError
+
+ImageInput = str | Path | np.ndarray
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+)
+
+
+def read_image_bgr(path: Path | str) -> np.ndarray:
+    """Decode an image file as [H, W, 3] uint8 BGR (EXIF orientation applied).
+
+    Raises:
+        ImageReadError: the file is missing, empty or not a decodable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: image not found")
+    # np.fromfile + imdecode also reads names cv2.imread cannot (non-ASCII on Windows).
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ImageReadError(f"{path}: not a readable image (empty, truncated or unknown format)")
+    return image
+
+
+def as_bgr_array(image: ImageInput) -> np.ndarray:
+    """A path or an array -> [H, W, 3] uint8 BGR.
+
+    Arrays are taken as BGR (as OpenCV gives them): [H, W] grey, [H, W, 3] BGR or [H, W, 4]
+    BGRA (alpha dropped). Float arrays must already be in 0..255.
+
+    Raises:
+        ImageReadError: an unreadable file or an array of the wrong shape.
+    """
+    if isinstance(image, (str, Path)):
+        return read_image_bgr(image)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = cv2.cvtColor(_as_uint8(array), cv2.COLOR_GRAY2BGR)
+    elif array.ndim == 3 and array.shape[2] in (1, 3, 4):
+        array = _as_uint8(array)
+        if array.shape[2] == 1:
+            array = cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+        elif array.shape[2] == 4:
+            array = cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+    else:
+        raise ImageReadError(
+            f"expected an image array [H, W], [H, W, 3] (BGR) or [H, W, 4], got shape "
+            f"{array.shape}; CHW tensors must be transposed to HWC first"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageReadError(f"empty image array of shape {array.shape}")
+    return array
+
+
+def _as_uint8(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if np.issubdtype(array.dtype, np.floating) and array.size and 0 < array.max() <= 1.0:
+        raise ImageReadError(
+            "float image arrays must hold 0..255 values (got a maximum <= 1.0); multiply by 255"
+        )
+    return np.clip(array, 0, 255).astype(np.uint8)

@@ -1,0 +1,251 @@
+"""`Predictor`: images in, `Detections` out, whatever backend runs the model.
+
+    predictor = load_predictor("runs/pets/exp/export/openvino-fp32-b1/model.xml", threads=2)
+    detections = predictor("dog.jpg")              # one image -> Detections
+    batch = predictor.predict_batch(paths, 8)      # many images, batches of 8 -> list
+
+Every backend shares the numpy pre-processing (`preprocess_batch`) and post-processing
+(`to_detections`); backends only run the graph.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dfseg.ops.resize import ResizeParams
+from dfseg.runtime.artifacts import BACKEND_FORMATS, default_backend, resolve_artifact
+from dfseg.runtime.backends import Backend, BackendOptions, backend_class
+from dfseg.runtime.errors import ArtifactError, BackendError
+from dfseg.runtime.images import ImageInput, as_bgr_array
+from dfseg.runtime.outputs import RawOutputs
+from dfseg.runtime.postprocess import PostprocessSettings, to_detections
+from dfseg.runtime.preprocess import preprocess_batch
+from dfseg.structures import Detections
+from dfseg.structures.manifest import ArtifactManifest
+
+
+@dataclass
+class StageTimes:
+    """Accumulated wall time per stage, in seconds, over `images` images."""
+
+    preprocess: float = 0.0
+    inference: float = 0.0
+    postprocess: float = 0.0
+    images: int = 0
+
+    def per_image_ms(self) -> dict[str, float]:
+        """Mean milliseconds per image for each stage and in total."""
+        count = max(1, self.images)
+        stages = {
+            "preprocess": self.preprocess,
+            "inference": self.inference,
+            "postprocess": self.postprocess,
+        }
+        result = {name: 1000.0 * value / count for name, value in stages.items()}
+        result["total"] = sum(result.values())
+        return result
+
+
+class Predictor:
+    """Runs a model artifact on images.
+
+    Args:
+        backend: an opened backend.
+        settings: thresholds and limits of the post-processing.
+        rect: letterbox models only: pad each image only to the next multiple of 32 instead of
+            the full input size (needs a backend that accepts other input sizes).
+        batch_size: default images per backend call in `predict_batch` (None: the artifact's
+            batch size, or all images at once for dynamic-batch artifacts).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: PostprocessSettings,
+        rect: bool = False,
+        batch_size: int | None = None,
+    ) -> None:
+        if rect and not backend.dynamic_size:
+            raise BackendError(
+                f"{backend.path}: rectangular inference needs an artifact that accepts any input "
+                "size; export with --dynamic-size, or use the torch backend"
+            )
+        self.backend = backend
+        self.settings = settings
+        self.rect = rect
+        self.batch_size = batch_size
+        self.times = StageTimes()
+
+    @property
+    def manifest(self) -> ArtifactManifest:
+        return self.backend.manifest
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest.class_names)
+
+    @property
+    def task(self) -> str:
+        return self.manifest.model.task
+
+    def __call__(self, images: ImageInput | Sequence[ImageInput]) -> Detections | list[Detections]:
+        """Predict one image (path or HWC BGR array) -> `Detections`, or a list -> a list."""
+        if isinstance(images, (str, Path, np.ndarray)):
+            return self.predict_batch([images])[0]
+        return self.predict_batch(list(images))
+
+    def predict_batch(
+        self, images: Sequence[ImageInput], batch_size: int | None = None
+    ) -> list[Detections]:
+        """Predict many images, `batch_size` per backend call; results equal batch-1 results.
+
+        Args:
+            images: paths or [H, W, 3] uint8 BGR arrays.
+            batch_size: images per call (None: the predictor's default).
+
+        Returns:
+            One `Detections` per image, in input order, in original-image pixels.
+        """
+        step = batch_size or self.batch_size or self.backend.fixed_batch or len(images) or 1
+        results: list[Detections] = []
+        for start in range(0, len(images), step):
+            arrays = [as_bgr_array(image) for image in images[start : start + step]]
+            results.extend(self.predict_arrays(arrays))
+        return results
+
+    def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[Detections]:
+        """One backend batch of [H, W, 3] uint8 BGR arrays -> detections (stage times recorded)."""
+        started = time.perf_counter()
+        batch, params = preprocess_batch(arrays, self.manifest.preprocessing, self.rect)
+        preprocessed = time.perf_counter()
+        raw = self.run_batch(batch)
+        inferred = time.perf_counter()
+        detections = self.postprocess(raw, params)
+        finished = time.perf_counter()
+        self.times.preprocess += preprocessed - started
+        self.times.inference += inferred - preprocessed
+        self.times.postprocess += finished - inferred
+        self.times.images += len(arrays)
+        return detections
+
+    def postprocess(self, raw: RawOutputs, params: Sequence[ResizeParams]) -> list[Detections]:
+        """Raw outputs of a batch -> one `Detections` per image."""
+        names = self.class_names
+        return [to_detections(raw, i, p, names, self.settings) for i, p in enumerate(params)]
+
+    def run_batch(self, batch: np.ndarray) -> RawOutputs:
+        """Run a preprocessed [B, 3, H, W] batch of any size: split into the backend's largest
+        batch, and padded with blank images up to a static batch size (their outputs dropped)."""
+        fixed, limit = self.backend.fixed_batch, self.backend.max_batch
+        step = fixed or limit or len(batch)
+        parts = []
+        for start in range(0, len(batch), step):
+            chunk = batch[start : start + step]
+            count = len(chunk)
+            if fixed is not None and count < fixed:
+                padding = np.zeros((fixed - count, *chunk.shape[1:]), dtype=chunk.dtype)
+                chunk = np.concatenate([chunk, padding])
+            parts.append(_first(self.backend.run(np.ascontiguousarray(chunk)), count))
+        return parts[0] if len(parts) == 1 else _concatenate(parts)
+
+
+def _first(raw: RawOutputs, count: int) -> RawOutputs:
+    if len(raw) == count:
+        return raw
+    masks = None if raw.mask_logits is None else raw.mask_logits[:count]
+    return RawOutputs(raw.labels[:count], raw.scores[:count], raw.boxes[:count], masks)
+
+
+def _concatenate(parts: list[RawOutputs]) -> RawOutputs:
+    masks = None
+    if parts[0].mask_logits is not None:
+        masks = np.concatenate([p.mask_logits for p in parts])  # type: ignore[misc]
+    return RawOutputs(
+        labels=np.concatenate([p.labels for p in parts]),
+        scores=np.concatenate([p.scores for p in parts]),
+        boxes=np.concatenate([p.boxes for p in parts]),
+        mask_logits=masks,
+    )
+
+
+def class_thresholds(class_conf: Mapping[str, float], class_names: list[str]) -> dict[int, float]:
+    """Per-class thresholds by name -> by class id; unknown names are an error."""
+    unknown = sorted(set(class_conf) - set(class_names))
+    if unknown:
+        raise ArtifactError(
+            f"class_conf names {unknown} are not classes of this model; its classes are "
+            f"{class_names}"
+        )
+    return {class_names.index(name): float(value) for name, value in class_conf.items()}
+
+
+def open_backend(
+    artifact: Path | str,
+    backend: str | None = None,
+    options: BackendOptions | None = None,
+    runs_root: Path | None = None,
+) -> Backend:
+    """Open the artifact `artifact` designates (see `resolve_artifact`) with `backend`
+    (None or "auto": chosen from the file type)."""
+    name = None if backend in (None, "auto") else backend
+    path = resolve_artifact(Path(artifact), name, runs_root)
+    name = name or default_backend(path)
+    file_backend = default_backend(path)
+    compatible = file_backend == name or (name == "openvino" and file_backend == "onnxruntime")
+    if not compatible:
+        formats = ", ".join(BACKEND_FORMATS.get(name, ()))
+        raise BackendError(
+            f"{path}: the {name} backend cannot run a {path.suffix} file (it runs: {formats}); "
+            f"use backend {file_backend!r} or export the model for {name}"
+        )
+    return backend_class(name).open(path, options or BackendOptions())
+
+
+def load_predictor(
+    artifact: Path | str,
+    backend: str | None = None,
+    device: str | None = None,
+    conf: float | None = None,
+    class_conf: Mapping[str, float] | None = None,
+    threads: int | None = None,
+    precision: str | None = None,
+    rect: bool = False,
+    max_det: int = 300,
+    batch_size: int | None = None,
+    runs_root: Path | None = None,
+) -> Predictor:
+    """Load a trained or exported model for inference.
+
+    Args:
+        artifact: a best.pt/last.pt, .onnx, OpenVINO .xml or TensorRT .engine file; an export
+            folder; a run folder (best.pt, or its newest export for `backend`); a project file
+            (with `runs_root`).
+        backend: "torch", "onnxruntime", "openvino", "tensorrt"; None/"auto": from the file type.
+        device: see `BackendOptions.device`.
+        conf: score threshold; None: the threshold tuned after training (manifest).
+        class_conf: per-class thresholds by class name, overriding `conf`.
+        threads: CPU inference threads (None: backend default).
+        precision: OpenVINO inference precision ("fp32", "bf16", "fp16", "default"); None:
+            the manifest's runtime hint.
+        rect: rectangular inference for letterboxed models (see `Predictor`).
+        max_det: detections kept per image.
+        batch_size: default images per backend call.
+        runs_root: a project's output root, to resolve a project file.
+
+    Returns:
+        A `Predictor`.
+    """
+    options = BackendOptions(device=device, threads=threads, precision=precision)
+    opened = open_backend(artifact, backend, options, runs_root)
+    manifest = opened.manifest
+    settings = PostprocessSettings(
+        conf=manifest.threshold if conf is None else float(conf),
+        class_conf=class_thresholds(class_conf or {}, list(manifest.class_names)),
+        max_det=max_det,
+    )
+    return Predictor(opened, settings, rect=rect, batch_size=batch_size)
