@@ -100,7 +100,8 @@ class ErrorSettings:
     """Options of the error analysis.
 
     Attributes:
-        confidence_threshold: deployment threshold (the run's tuned one by default in the CLI).
+        confidence_threshold: deployment threshold; None: the model's tuned one (resolved by
+            `run_error_analysis`; `analyze_errors` needs a number).
         iou_threshold: t_f for counts and gallery (dAP for AP50-95 re-classifies per threshold).
         background_threshold: t_b.
         dap_metric: "ap50" or "ap50_95".
@@ -108,7 +109,7 @@ class ErrorSettings:
         gallery_limit: at most this many gallery images (most errors first); None: all.
     """
 
-    confidence_threshold: float
+    confidence_threshold: float | None = None
     iou_threshold: float = 0.5
     background_threshold: float = DEFAULT_BACKGROUND_THRESHOLD
     dap_metric: DapMetric = "ap50"
@@ -143,9 +144,12 @@ def analyze_errors(
             f"{len(ground_truths)} ground truths, {len(predictions)} predictions and "
             f"{len(image_paths)} image paths; give one of each per image"
         )
+    threshold = settings.confidence_threshold
+    if threshold is None or not 0 <= threshold <= 1:
+        raise AnalysisError(f"confidence_threshold must be in [0, 1], got {threshold}")
     num_classes = len(class_names)
     iou_types = _iou_types(ground_truths, predictions)
-    shown = [_above(p, settings.confidence_threshold) for p in predictions]
+    shown = [_above(p, threshold) for p in predictions]
     groups, rows, gallery_cases = [], [], None
     for iou_type in iou_types:
         deltas = error_ap_deltas(
@@ -169,7 +173,7 @@ def analyze_errors(
     result = ErrorsReport(
         split=split,
         images=len(image_paths),
-        confidence_threshold=settings.confidence_threshold,
+        confidence_threshold=threshold,
         iou_threshold=settings.iou_threshold,
         background_threshold=settings.background_threshold,
         groups=groups,

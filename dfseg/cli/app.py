@@ -5,7 +5,21 @@ from __future__ import annotations
 import typer
 
 from dfseg import __version__
-from dfseg.cli import check, convert, demo, export, infer, info, init, split, train, val
+from dfseg.cli import (
+    batching,
+    bench,
+    check,
+    convert,
+    demo,
+    errors,
+    export,
+    infer,
+    info,
+    init,
+    split,
+    train,
+    val,
+)
 from dfseg.cli.common import user_errors
 
 app = typer.Typer(
@@ -42,6 +56,9 @@ for command in (
     val.val,
     export.export,
     infer.infer,
+    bench.bench,
+    errors.errors,
+    batching.batching,
     info.info,
     demo.demo,
 ):

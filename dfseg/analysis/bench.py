@@ -1,0 +1,203 @@
+"""`run_bench`: accuracy and latency of every artifact of a run, against torch FP32.
+
+Each configuration predicts the whole split with no confidence threshold (top 100 per image, as
+mAP needs), is evaluated at the run's tuned threshold for P/R/F1, then timed at batch 1 with its
+deployment settings on real split images after warm-up. A configuration that cannot run is a
+row with status "failed" and the reason, never an aborted benchmark.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dfseg.analysis.bench_plot import plot_latency_accuracy
+from dfseg.analysis.bench_report import BenchReport, BenchRow, DropMetric, write_bench_csv
+from dfseg.analysis.bench_targets import BenchTarget, find_bench_targets
+from dfseg.analysis.latency import measure_latency
+from dfseg.analysis.predict import predict_for_evaluation
+from dfseg.analysis.split_data import SplitImages
+from dfseg.metrics import EvalReport, ImagePredictions, build_eval_report
+from dfseg.metrics.plots import plot_prediction_grid
+from dfseg.runtime.images import read_image_bgr
+from dfseg.runtime.predictor import Predictor, load_predictor
+from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
+
+BENCH_CSV = "bench.csv"
+PLOT_FILE = "latency_accuracy.png"
+PREDICTIONS_DIR = "predictions"
+LATENCY_IMAGES = 8  # distinct images cycled through by the timed runs
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Options of `run_bench`.
+
+    Attributes:
+        warmup: untimed runs before timing; runs: timed batch-1 runs.
+        threads: CPU threads per backend (None: the backend's default, all cores).
+        metric: the metric compared against torch FP32 ("map50_95", "map50", "f1"); masks for
+            segmentation models.
+        max_drop: a larger drop makes the row "validation_failed" (None: no limit).
+        devices: "cpu" and/or "cuda".
+        prediction_images: images drawn per configuration (0: none).
+    """
+
+    warmup: int = 5
+    runs: int = 30
+    threads: int | None = None
+    metric: DropMetric = "map50_95"
+    max_drop: float | None = None
+    devices: tuple[str, ...] = ("cpu",)
+    prediction_images: int = 4
+
+
+def run_bench(
+    run_dir: Path,
+    split: SplitImages,
+    out_dir: Path,
+    settings: BenchSettings,
+    threshold: float,
+    progress: ProgressCallback | None = None,
+) -> BenchReport:
+    """Benchmark the run's checkpoint and exports (see the module docstring).
+
+    Args:
+        run_dir: the training run (best.pt, export/).
+        split: the images and ground truth to measure accuracy on.
+        out_dir: an existing empty folder for bench.csv, the plot and prediction images.
+        settings: timing and judging options.
+        threshold: the run's tuned confidence threshold.
+        progress: optional callback.
+    """
+    images_bgr = [read_image_bgr(p) for p in split.image_paths[:LATENCY_IMAGES]]
+    targets = find_bench_targets(run_dir, settings.devices)
+    rows = []
+    for index, target in enumerate(targets):
+        message = f"[{index + 1}/{len(targets)}] {target.name}"
+        report(progress, ProgressEvent("bench", index, len(targets), message=message))
+        rows.append(_bench_one(target, split, images_bgr, out_dir, settings, threshold, progress))
+    task = "segment" if any(row.mask is not None for row in rows) else "detect"
+    result = BenchReport(
+        run_dir=str(run_dir),
+        split=split.name,
+        images=len(split.annotations),
+        threshold=threshold,
+        metric=settings.metric,
+        metric_group="mask" if task == "segment" else "box",
+        max_drop=settings.max_drop,
+        rows=_judged(rows, targets, settings),
+        out_dir=str(out_dir),
+    )
+    write_bench_csv(result, out_dir / BENCH_CSV)
+    plot_latency_accuracy(result, out_dir / PLOT_FILE)
+    return result
+
+
+def _bench_one(
+    target: BenchTarget,
+    split: SplitImages,
+    images_bgr: Sequence[np.ndarray],
+    out_dir: Path,
+    settings: BenchSettings,
+    threshold: float,
+    progress: ProgressCallback | None,
+) -> BenchRow:
+    row = BenchRow(
+        name=target.name,
+        format=target.format,
+        weights_precision=target.weights_precision,
+        backend=target.backend,
+        device=target.device,
+        artifact=None if target.artifact is None else str(target.artifact),
+        size_mb=target.size_mb,
+    )
+    if target.problem is not None or target.artifact is None:
+        return row.model_copy(update={"status": "failed", "reason": target.problem})
+    try:
+        predictor = load_predictor(
+            target.artifact, target.backend, target.device, threads=settings.threads,
+            precision=target.inference_precision,
+        )  # fmt: skip
+        predictions = predict_for_evaluation(predictor, split.image_paths, progress, target.name)
+        evaluation = build_eval_report(
+            split.ground_truths, predictions, split.class_names, threshold=threshold
+        )
+        latency = measure_latency(predictor, images_bgr, settings.warmup, settings.runs)
+    except Exception as exc:  # a configuration that cannot run is a result, not a crash
+        return row.model_copy(update={"status": "failed", "reason": _reason(exc)})
+    _draw_predictions(predictor, split, predictions, out_dir, target.name, settings, threshold)
+    return row.model_copy(
+        update={
+            "inference_precision": predictor.backend.info.get("precision"),
+            "box": evaluation.overall.box,
+            "mask": evaluation.overall.mask,
+            "metric": _metric(evaluation, settings.metric),
+            "latency": latency,
+        }
+    )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _metric(evaluation: EvalReport, metric: DropMetric) -> float:
+    group = evaluation.overall.mask if evaluation.task == "segment" else evaluation.overall.box
+    assert group is not None
+    return float(getattr(group, metric))
+
+
+def _judged(
+    rows: list[BenchRow], targets: Sequence[BenchTarget], settings: BenchSettings
+) -> list[BenchRow]:
+    """Fill `drop` against the torch FP32 CPU row and mark rows beyond `max_drop`."""
+    reference = next(
+        (
+            r.metric
+            for r, t in zip(rows, targets, strict=True)
+            if t.is_reference and r.status == "ok"
+        ),
+        None,
+    )
+    return [_judge(row, reference, settings) for row in rows]
+
+
+def _judge(row: BenchRow, reference: float | None, settings: BenchSettings) -> BenchRow:
+    if row.status != "ok" or row.metric is None:
+        return row
+    drop = None if reference is None else reference - row.metric
+    status, reason = row.status, row.reason
+    if not np.isfinite(row.metric):
+        status, reason = "validation_failed", f"{settings.metric} is undefined (NaN)"
+    elif settings.max_drop is not None and drop is not None and drop > settings.max_drop:
+        status = "validation_failed"
+        reason = f"{settings.metric} dropped {drop:.4f} > {settings.max_drop} against torch FP32"
+    return row.model_copy(update={"drop": drop, "status": status, "reason": reason})
+
+
+def _draw_predictions(
+    predictor: Predictor,
+    split: SplitImages,
+    predictions: list[ImagePredictions],
+    out_dir: Path,
+    name: str,
+    settings: BenchSettings,
+    threshold: float,
+) -> None:
+    count = min(settings.prediction_images, len(predictions))
+    if count == 0:
+        return
+    images = [cv2.cvtColor(read_image_bgr(p), cv2.COLOR_BGR2RGB) for p in split.image_paths[:count]]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+    plot_prediction_grid(
+        images, split.ground_truths[:count], predictions[:count], predictor.class_names,
+        out_dir / PREDICTIONS_DIR / f"{slug}.png", confidence_threshold=threshold,
+        titles=[p.name for p in split.image_paths[:count]],
+    )  # fmt: skip

@@ -1,0 +1,95 @@
+"""`dfseg errors`: TIDE error analysis of a trained model with an error gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import typer
+
+from dfseg.cli import render
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG
+from dfseg.cli.run_target import RUN_ARG, resolve_run, split_images
+
+
+def errors(
+    target: Path = RUN_ARG,
+    overrides: list[str] | None = OVERRIDES_ARG,
+    split: Literal["train", "val", "test"] = typer.Option("val", help="Split to analyse."),
+    weights: Path | None = typer.Option(
+        None, "--weights", "-w", help="Model file or export folder (default: the run's best.pt)."
+    ),
+    conf: float | None = typer.Option(
+        None, min=0, max=1, help="Confidence threshold (default: the run's tuned threshold)."
+    ),
+    iou: float = typer.Option(0.5, min=0.05, max=0.95, help="IoU for a true positive."),
+    dap: Literal["ap50", "ap50_95"] = typer.Option(
+        "ap50", help="AP whose gain (dAP) is reported per error type."
+    ),
+    worst: int = typer.Option(20, min=0, help="How many images with the most errors to list."),
+    gallery_limit: int | None = typer.Option(
+        None, min=0, help="At most this many gallery images, most errors first (default: all)."
+    ),
+    threads: int | None = typer.Option(None, min=1, help="CPU threads for inference."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Why the model is wrong: TIDE error types, their cost in AP, and an error gallery.
+
+    Error types: classification, localization, both, duplicate, background, missed. Also lists
+    the images with the most errors (often mislabelled) and draws every false positive and
+    negative of each image, filed by error type.
+    """
+    from dfseg.analysis.error_analysis import run_error_analysis
+    from dfseg.analysis.error_report import ErrorSettings
+    from dfseg.analysis.run_folder import create_output_dir
+
+    run = resolve_run(target, overrides)
+    images = split_images(run, split)
+    settings = ErrorSettings(
+        confidence_threshold=conf, iou_threshold=iou, dap_metric=dap, worst_images=worst,
+        gallery_limit=gallery_limit,
+    )  # fmt: skip
+    out_dir = create_output_dir(run.run_dir, "errors")
+    with render.ProgressRenderer() as progress:
+        report = run_error_analysis(
+            weights or run.run_dir, images, out_dir, settings, threads=threads,
+            progress=None if as_json else progress,
+        )  # fmt: skip
+    if as_json:
+        render.dump_json(report)
+        return
+    _render(report)
+
+
+def _render(report: object) -> None:
+    from dfseg.analysis.error_report import ErrorsReport
+
+    assert isinstance(report, ErrorsReport)
+    out = render.console()
+    for group in report.groups:
+        kind = "Boxes" if group.iou_type == "bbox" else "Masks"
+        metric = "AP50" if group.metric == "ap50" else "AP50-95"
+        rows = [(r.error_type, r.count, 100 * r.dap) for r in group.rows]
+        rows += [
+            ("all false positives", "", 100 * group.false_positives_dap),
+            ("all false negatives", "", 100 * group.false_negatives_dap),
+        ]
+        table = render.table(
+            f"{kind}: {metric} {100 * group.ap:.1f} on {report.split} ({report.images} images)",
+            ["Error type", f"Count @ conf {report.confidence_threshold:.3f}", f"d{metric}"],
+            rows,
+        )
+        table.caption = f"d{metric}: {metric} points gained by fixing that error type (TIDE)"
+        out.print(table)
+    if report.worst_images:
+        rows = [
+            (Path(w.image).name, w.errors, ", ".join(f"{k} {v}" for k, v in w.counts.items()))
+            for w in report.worst_images
+        ]
+        worst = render.table("Images with the most errors", ["Image", "Errors", "Types"], rows)
+        worst.columns[2].justify = "left"
+        out.print(worst)
+    out.print(
+        f"{report.gallery_images} gallery images ({report.gallery_iou_type}). "
+        f"Results saved to [bold]{report.out_dir}[/]"
+    )
