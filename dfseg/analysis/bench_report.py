@@ -20,7 +20,7 @@ class BenchRow(BaseModel):
     """One benchmarked configuration.
 
     Attributes:
-        name: unique label ("torch cpu", "openvino-fp32-b1 [default] cpu", ...).
+        name: unique label ("torch cpu", "openvino-fp32-b1:default cpu", ...).
         format, weights_precision, backend, device: what ran where.
         inference_precision: what the backend computed in (OpenVINO's resolved precision,
             "bf16" for the default hint on this CPU), None when it never ran.

@@ -27,7 +27,7 @@ class BenchTarget:
     """One row of the benchmark.
 
     Attributes:
-        name: unique label, e.g. "openvino-int8 [default] cpu".
+        name: unique label, e.g. "openvino-int8:default cpu" (":hint" for OpenVINO only).
         artifact: the model file (best.pt, model.onnx, model.xml, model.engine); None when the
             export folder holds no usable model (`problem` says why).
         folder: the export folder (the run folder for the checkpoint).
@@ -86,7 +86,7 @@ def find_bench_targets(run_dir: Path, devices: Sequence[str] = ("cpu",)) -> list
             for hint in OPENVINO_PRECISIONS if fmt == "openvino" else (None,):
                 targets.append(
                     BenchTarget(
-                        name=f"{label} [{hint}] {device}" if hint else f"{label} {device}",
+                        name=f"{label}:{hint} {device}" if hint else f"{label} {device}",
                         artifact=artifact,
                         folder=folder,
                         format=fmt,

@@ -3,8 +3,10 @@ and shared by the analysis and CLI tests: it makes plenty of mistakes, which is 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dfseg.config import ProjectConfig, load_project
@@ -52,3 +54,39 @@ def trained_tiny_run(
     report = train_project(tiny_config(project))
     assert report is not None and Path(report.run_dir) == run
     return project, run
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A copy of the run's best.pt and project.yaml (so tests can add exports in isolation)."""
+    dest.mkdir(parents=True)
+    for name in ("best.pt", "project.yaml"):
+        shutil.copyfile(run / name, dest / name)
+    return dest
+
+
+def pseudo_labelled_dataset(run: Path, dataset: Path, dest: Path, top: int = 12) -> Path:
+    """A copy of the run's dataset whose val labels are the model's own `top` best detections
+    over the val split (boxes, YOLO format): torch then scores mAP ~1 on val, so an export that
+    breaks accuracy shows a large drop even for a barely trained model."""
+    from dfseg.analysis.predict import predict_for_evaluation
+    from dfseg.runtime.predictor import load_predictor
+
+    shutil.copytree(dataset, dest)
+    val_images = [
+        dest / line.strip()
+        for line in (run.parent / "split" / "val.csv").read_text().splitlines()[1:]
+        if line.strip()
+    ]
+    predictions = predict_for_evaluation(load_predictor(run, threads=1), val_images)
+    cut = np.sort(np.concatenate([p.scores for p in predictions]))[-top]
+    for path, prediction in zip(val_images, predictions, strict=True):
+        keep = prediction.scores >= cut
+        rows = [
+            f"{label} {(x1 + x2) / 2 / TINY_SIZE:.6f} {(y1 + y2) / 2 / TINY_SIZE:.6f} "
+            f"{(x2 - x1) / TINY_SIZE:.6f} {(y2 - y1) / TINY_SIZE:.6f}"
+            for label, (x1, y1, x2, y2) in zip(
+                prediction.labels[keep], prediction.boxes_xyxy[keep], strict=True
+            )
+        ]
+        (dest / "labels" / f"{path.stem}.txt").write_text("\n".join(rows) + "\n")
+    return dest

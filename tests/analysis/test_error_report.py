@@ -67,9 +67,7 @@ def test_report_counts_and_csv(tmp_path: Path) -> None:
     assert group.iou_type == "bbox" and group.metric == "ap50"
     assert {r.error_type: r.count for r in group.rows} == dict.fromkeys(ERROR_TYPES, 1)
     assert all(r.dap > 0 for r in group.rows)
-    assert group.false_positives_dap >= max(
-        r.dap for r in group.rows if r.error_type != "missed"
-    )
+    assert group.false_positives_dap >= max(r.dap for r in group.rows if r.error_type != "missed")
     with (Path(result.out_dir) / "errors.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == ERROR_COLUMNS

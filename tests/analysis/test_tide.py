@@ -132,7 +132,7 @@ def test_of_several_errors_on_one_object_only_the_best_scored_is_promoted() -> N
     cases = classify_errors([gt], [pred], num_classes=2)
     assert cases.counts()["classification"] == 3
     assert cases.pred_row[cases.becomes_true_positive].tolist() == [1]  # score 0.9
-    gts, (fixed,) = apply_fix(cases, [gt], [pred], "classification")
+    _, (fixed,) = apply_fix(cases, [gt], [pred], "classification")
     assert len(fixed) == 1 and fixed.labels.tolist() == [1]
     assert fixed.boxes_xyxy.tolist() == [[0, 0, 100, 100]] and fixed.scores.tolist() == [0.9]
 

@@ -1,0 +1,71 @@
+"""Which configurations `dfseg bench` runs, from a run folder's exports (no models needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dfseg.analysis.bench import BenchSettings, _judge
+from dfseg.analysis.bench_report import BenchRow
+from dfseg.analysis.bench_targets import find_bench_targets
+from dfseg.structures.manifest import ArtifactManifest, ModelDescription, Preprocessing
+
+
+def write_export(run: Path, name: str, fmt: str, precision: str, model_file: str) -> Path:
+    folder = run / "export" / name
+    folder.mkdir(parents=True)
+    ArtifactManifest(
+        format=fmt,  # type: ignore[arg-type]
+        precision=precision,  # type: ignore[arg-type]
+        model=ModelDescription(size="n", num_classes=1, task="detect", image_size=(64, 64)),
+        class_names=["a"],
+        preprocessing=Preprocessing(input_size=(64, 64)),
+    ).write(folder)
+    (folder / model_file).write_bytes(b"0" * 2048)
+    return folder
+
+
+def test_every_export_is_a_target_and_openvino_runs_per_precision(tmp_path: Path) -> None:
+    (tmp_path / "best.pt").write_bytes(b"0" * 1024)
+    write_export(tmp_path, "onnx-fp32-b1", "onnx", "fp32", "model.onnx")
+    ov = write_export(tmp_path, "openvino-int8", "openvino", "int8", "model.xml")
+    (ov / "model.bin").write_bytes(b"0" * 4096)
+    write_export(tmp_path, "trt-fp16-b1", "tensorrt", "fp16", "model.engine")
+    (tmp_path / "export" / "half-written").mkdir()  # no manifest
+    targets = {t.name: t for t in find_bench_targets(tmp_path, ["cpu"])}
+    assert list(targets) == [
+        "torch cpu",
+        "half-written cpu",
+        "onnx-fp32-b1 cpu",
+        "openvino-int8:fp32 cpu",
+        "openvino-int8:default cpu",
+        "trt-fp16-b1 cpu",
+    ]
+    assert targets["torch cpu"].is_reference and targets["torch cpu"].backend == "torch"
+    assert targets["openvino-int8:fp32 cpu"].inference_precision == "fp32"
+    assert targets["openvino-int8:default cpu"].weights_precision == "int8"
+    assert targets["openvino-int8:fp32 cpu"].size_mb == (2048 + 4096) / 2**20  # xml + bin
+    assert "cannot run on cpu" in (targets["trt-fp16-b1 cpu"].problem or "")
+    assert "manifest" in (targets["half-written cpu"].problem or "")
+    assert targets["onnx-fp32-b1 cpu"].problem is None
+
+
+def test_cuda_adds_rows_for_formats_that_run_there(tmp_path: Path) -> None:
+    (tmp_path / "best.pt").write_bytes(b"0")
+    write_export(tmp_path, "trt-fp16-b1", "tensorrt", "fp16", "model.engine")
+    names = [t.name for t in find_bench_targets(tmp_path, ["cpu", "cuda"])]
+    assert names == ["torch cpu", "torch cuda", "trt-fp16-b1 cuda"]
+
+
+def row(metric: float) -> BenchRow:
+    return BenchRow(name="x", format="onnx", weights_precision="fp32", backend="b", device="cpu",
+                    metric=metric)  # fmt: skip
+
+
+def test_drop_is_judged_against_the_reference() -> None:
+    strict = BenchSettings(max_drop=0.01)
+    assert _judge(row(0.495), 0.5, strict).status == "ok"
+    failed = _judge(row(0.45), 0.5, strict)
+    assert failed.status == "validation_failed" and failed.drop == 0.5 - 0.45
+    assert _judge(row(0.45), 0.5, BenchSettings()).status == "ok"  # no limit given
+    assert _judge(row(float("nan")), 0.5, BenchSettings()).status == "validation_failed"
+    assert _judge(row(0.6), None, strict).drop is None  # torch did not run
