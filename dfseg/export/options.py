@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dfseg.config.deploy import ExportConfig
+from dfseg.export.errors import ExportError
 from dfseg.structures.manifest import Precision
 
 ExportFormat = Literal["onnx", "openvino", "trt"]
@@ -97,7 +98,14 @@ def options_from_config(config: ExportConfig | None, **overrides: object) -> Exp
     formats = base.get("formats")
     if isinstance(formats, list) and "all" in formats:
         base["formats"] = [fmt for fmt in EXPORT_FORMATS if fmt != "trt" or _has_tensorrt()]
-    return ExportOptions.model_validate(base)
+    try:
+        return ExportOptions.model_validate(base)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'options'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ExportError(f"invalid export options: {problems}") from None
 
 
 def _has_tensorrt() -> bool:

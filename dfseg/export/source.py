@@ -115,13 +115,20 @@ class ParityImages:
 def parity_images(
     project: ProjectConfig | None, count: int, size_hw: tuple[int, int]
 ) -> ParityImages:
-    """The first `count` readable images of the run's validation split (then test, then train),
-    else generated shapes images of `size_hw`."""
+    """`count` readable images of the run's validation split, topped up from the test and train
+    splits, else (no project or no readable split images) generated shapes of `size_hw`."""
     if project is not None:
+        images: list[np.ndarray] = []
+        used = []
         for split in ("val", "test", "train"):
-            images = _split_images(project, split, count)
-            if images:
-                return ParityImages(images, f"{split} split of {project.data.path}")
+            found = _split_images(project, split, count - len(images))
+            if found:
+                images += found
+                used.append(f"{split} ({len(found)})")
+            if len(images) == count:
+                break
+        if images:
+            return ParityImages(images, f"{' + '.join(used)} split of {project.data.path}")
     params = SyntheticParams(
         num_images=count, image_size=size_hw, classes=("circle", "square", "triangle", "star"),
         seed=0, max_objects=6, min_object_size=max(4, min(size_hw) // 16),

@@ -88,9 +88,10 @@ def model_file_in(folder: Path) -> Path:
 
 
 def newest_export(run_dir: Path, backend: str) -> Path | None:
-    """The model file of the newest export in `<run>/export` that `backend` can run."""
+    """The model file of the newest export in `<run>/export` that `backend` can run, its own
+    format first (an OpenVINO IR before an ONNX file for the openvino backend)."""
     formats = BACKEND_FORMATS.get(backend, ())
-    found: list[tuple[float, Path]] = []
+    found: list[tuple[int, float, Path]] = []
     export_root = run_dir / EXPORT_DIR
     if not export_root.is_dir():
         return None
@@ -100,8 +101,9 @@ def newest_export(run_dir: Path, backend: str) -> Path | None:
         except ManifestError:
             continue
         if manifest.format in formats:
-            found.append((manifest_path.stat().st_mtime, manifest_path.parent))
-    return model_file_in(max(found)[1]) if found else None
+            preference = -formats.index(manifest.format)
+            found.append((preference, manifest_path.stat().st_mtime, manifest_path.parent))
+    return model_file_in(max(found)[2]) if found else None
 
 
 def resolve_artifact(

@@ -44,12 +44,11 @@ def precision_hint(requested: str | None, manifest: ArtifactManifest) -> str | N
 
     Args:
         requested: the user's choice ("fp32", "bf16", "fp16", "default"), or None to use the
-            manifest's `runtime_hints`.
+            manifest's `runtime_hints`; f32 when the manifest has none (an ONNX file), so that
+            nothing runs in reduced precision unless asked to.
         manifest: the artifact's manifest.
     """
-    name = requested if requested is not None else manifest.runtime_hints.get(PRECISION_HINT)
-    if name is None:
-        return None
+    name = requested or manifest.runtime_hints.get(PRECISION_HINT) or "f32"
     if name.lower() not in PRECISION_HINTS:
         raise BackendError(
             f"unknown OpenVINO precision {name!r}; use one of {sorted(PRECISION_HINTS)}"

@@ -74,7 +74,13 @@ class TorchBackend(Backend):
 
         with torch.inference_mode():
             tensor = _to_device(torch.from_numpy(images), self.device)
-            outputs = self.graph(tensor)
+            try:
+                outputs = self.graph(tensor)
+            except ValueError as exc:  # the decoder refuses inputs with too few anchors
+                raise BackendError(
+                    f"input {images.shape[3]}x{images.shape[2]} is too small for this model "
+                    f"({exc}); with --rect, wide or tall images can get too short"
+                ) from None
         names = self.graph.output_names
         return raw_outputs_from(
             {name: value.cpu().numpy() for name, value in zip(names, outputs, strict=True)}

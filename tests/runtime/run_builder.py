@@ -1,0 +1,78 @@
+"""A fake but complete training run for runtime, export and CLI tests, made without training:
+synthetic data, a project file, a split, and a best.pt saved by the trainer's own functions from
+a randomly initialised N model with realistic activation scales. Shared by tests/runtime,
+tests/export and tests/cli (they put this folder on sys.path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dfseg.config import load_project
+from dfseg.config.template import render_project_template
+from dfseg.data.synthetic import generate_synthetic_dataset
+from dfseg.nn import DFine, build_model
+from dfseg.training import artifacts
+from dfseg.training.project_data import load_project_data
+
+CLASSES = ["circle", "square", "triangle"]
+SIZE = 256
+
+
+def calibrated_model(task: str, image_size: tuple[int, int], seed: int = 0) -> DFine:
+    """A random N model whose outputs are non-trivial: batch-norm statistics from random images
+    (default ones push activations into slow denormals), small random box/LQE heads."""
+    torch.manual_seed(seed)
+    model = build_model("n", len(CLASSES), task=task, image_size=image_size)  # type: ignore[arg-type]
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+            module.reset_running_stats()
+    with torch.no_grad():
+        model.train()
+        model(torch.rand(2, 3, *image_size))
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_var.clamp_(min=0.3)
+        for name, parameter in model.decoder.named_parameters():
+            if parameter.is_floating_point() and ("bbox_head" in name or "lqe" in name):
+                parameter.add_(torch.randn_like(parameter) * 0.02)
+    return model.eval()
+
+
+def write_run(
+    root: Path,
+    task: str = "segment",
+    keep_ratio: bool = False,
+    images: int = 8,
+    image_hw: tuple[int, int] = (SIZE, SIZE),
+    threshold: float = 0.02,
+    size: int = SIZE,
+) -> tuple[Path, Path]:
+    """Write data, project.yaml, split and `<output>/tiny/exp/{best.pt,project.yaml}` under
+    `root`; returns (project file, run folder)."""
+    root.mkdir(parents=True, exist_ok=True)
+    generate_synthetic_dataset(
+        root / "data", num_images=images, image_size=image_hw, classes=CLASSES, seed=1
+    )
+    project = root / "project.yaml"
+    project.write_text(
+        render_project_template(
+            name="tiny", task=task, size="n", classes=CLASSES, image_size=(size, size)
+        )
+    )
+    config = load_project(project, [f"data.keep_ratio={str(keep_ratio).lower()}"])
+    if keep_ratio:
+        text = project.read_text().replace("keep_ratio: false", "keep_ratio: true")
+        project.write_text(text)
+    load_project_data(config, create_split=True)
+    run = config.output_root / "exp"
+    run.mkdir(parents=True)
+    artifacts.write_resolved_project(config, run)
+    model = calibrated_model(task, (size, size))
+    manifest = artifacts.build_manifest(
+        config, CLASSES, threshold=threshold, threshold_source="test"
+    )
+    artifacts.save_best(run / artifacts.BEST_CHECKPOINT, model.state_dict(), manifest, epoch=1)
+    return project, run
