@@ -16,6 +16,7 @@ from dfseg.cli import (
     infer,
     info,
     init,
+    quantize,
     split,
     train,
     val,
@@ -59,6 +60,7 @@ for command in (
     bench.bench,
     errors.errors,
     batching.batching,
+    quantize.quantize,
     info.info,
     demo.demo,
 ):
