@@ -18,14 +18,18 @@ def plot_batching(report: BatchingReport, path: Path) -> Path:
     figure = new_figure(7, 4.5)
     axes = figure.subplots()
     sizes = [r.batch_size for r in rows]
-    axes.plot(sizes, [r.images_per_second for r in rows], "o-", label="images/s")
+    axes.plot(sizes, [r.images_per_second or 0.0 for r in rows], "o-", label="images/s")
     axes.set_xscale("log", base=2)
     axes.set_xticks(sizes, [str(s) for s in sizes])
     axes.set_xlabel("batch size")
     axes.set_ylabel("throughput (images/s)")
     latency_axes = axes.twinx()
     latency_axes.plot(
-        sizes, [r.batch_ms_median for r in rows], "s--", color="tab:orange", label="ms per call"
+        sizes,
+        [r.batch_ms_median or 0.0 for r in rows],
+        "s--",
+        color="tab:orange",
+        label="ms per call",
     )
     latency_axes.set_ylabel("time per call, median (ms)")
     if report.recommended_batch is not None:

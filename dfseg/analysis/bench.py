@@ -17,7 +17,13 @@ import cv2
 import numpy as np
 
 from dfseg.analysis.bench_plot import plot_latency_accuracy
-from dfseg.analysis.bench_report import BenchReport, BenchRow, DropMetric, write_bench_csv
+from dfseg.analysis.bench_report import (
+    BenchReport,
+    BenchRow,
+    DropMetric,
+    Status,
+    write_bench_csv,
+)
 from dfseg.analysis.bench_targets import BenchTarget, find_bench_targets
 from dfseg.analysis.latency import measure_latency
 from dfseg.analysis.predict import predict_for_evaluation
@@ -173,7 +179,8 @@ def _judge(row: BenchRow, reference: float | None, settings: BenchSettings) -> B
     if row.status != "ok" or row.metric is None:
         return row
     drop = None if reference is None else reference - row.metric
-    status, reason = row.status, row.reason
+    status: Status = row.status
+    reason = row.reason
     if not np.isfinite(row.metric):
         status, reason = "validation_failed", f"{settings.metric} is undefined (NaN)"
     elif settings.max_drop is not None and drop is not None and drop > settings.max_drop:

@@ -71,7 +71,9 @@ def find_bench_targets(run_dir: Path, devices: Sequence[str] = ("cpu",)) -> list
     TensorRT artifacts run only on "cuda" and OpenVINO ones only on "cpu"; an artifact no asked
     device can run is still listed once, as a target with a `problem`.
     """
-    described = [(run_dir, "checkpoint", "fp32", run_dir / BEST_CHECKPOINT, None)]
+    described: list[tuple[Path, str, str, Path | None, str | None]] = [
+        (run_dir, "checkpoint", "fp32", run_dir / BEST_CHECKPOINT, None)
+    ]
     export_root = run_dir / EXPORT_DIR
     if export_root.is_dir():
         described += [_describe_export(f) for f in sorted(export_root.iterdir()) if f.is_dir()]

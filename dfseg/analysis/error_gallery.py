@@ -82,7 +82,7 @@ def write_gallery(
     if limit is not None:
         images = np.sort(images[np.argsort(-per_image[images].sum(1), kind="stable")][:limit])
     written = []
-    for image in images:
+    for image in images.tolist():
         picture = _draw_image(
             cases, int(image), ground_truths[image], predictions[image], image_paths[image],
             class_names, per_image[image],

@@ -9,7 +9,7 @@ Two views of the same predictions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -139,18 +139,11 @@ def analyze_errors(
         split: the split's name, for the report.
         progress: optional callback.
     """
-    if not len(ground_truths) == len(predictions) == len(image_paths):
-        raise AnalysisError(
-            f"{len(ground_truths)} ground truths, {len(predictions)} predictions and "
-            f"{len(image_paths)} image paths; give one of each per image"
-        )
-    threshold = settings.confidence_threshold
-    if threshold is None or not 0 <= threshold <= 1:
-        raise AnalysisError(f"confidence_threshold must be in [0, 1], got {threshold}")
+    threshold = _checked_threshold(ground_truths, predictions, image_paths, settings)
     num_classes = len(class_names)
     iou_types = _iou_types(ground_truths, predictions)
     shown = [_above(p, threshold) for p in predictions]
-    groups, rows, gallery_cases = [], [], None
+    groups, rows = [], []
     for iou_type in iou_types:
         deltas = error_ap_deltas(
             ground_truths, predictions, num_classes, iou_type, settings.dap_metric,
@@ -162,14 +155,14 @@ def analyze_errors(
         )  # fmt: skip
         groups.append(_group(deltas.ap, deltas.delta, cases.counts(), iou_type, settings))
         rows += error_rows(cases, ground_truths, shown, image_paths, class_names)
-        gallery_cases = cases
-    assert gallery_cases is not None
+    # `cases` is the last iou type's: masks for a segmentation model, else boxes.
     report(progress, ProgressEvent("gallery", 0, None, message="drawing the error gallery"))
     written = write_gallery(
-        gallery_cases, ground_truths, shown, image_paths, class_names, out_dir / GALLERY_DIR,
+        cases, ground_truths, shown, image_paths, class_names, out_dir / GALLERY_DIR,
         settings.gallery_limit,
     )  # fmt: skip
     write_csv(out_dir / ERRORS_CSV, ERROR_COLUMNS, rows)
+    per_image = image_error_counts(cases, len(image_paths))
     result = ErrorsReport(
         split=split,
         images=len(image_paths),
@@ -178,14 +171,29 @@ def analyze_errors(
         background_threshold=settings.background_threshold,
         groups=groups,
         gallery_iou_type=iou_types[-1],
-        worst_images=_worst_images(
-            image_error_counts(gallery_cases, len(image_paths)), image_paths, settings.worst_images
-        ),
+        worst_images=_worst_images(per_image, image_paths, settings.worst_images),
         out_dir=str(out_dir),
         gallery_images=len(written),
     )
     plot_error_summary(result, out_dir / SUMMARY_PLOT)
     return result
+
+
+def _checked_threshold(
+    ground_truths: Sequence[ImageGroundTruth],
+    predictions: Sequence[ImagePredictions],
+    image_paths: Sequence[Path],
+    settings: ErrorSettings,
+) -> float:
+    if not len(ground_truths) == len(predictions) == len(image_paths):
+        raise AnalysisError(
+            f"{len(ground_truths)} ground truths, {len(predictions)} predictions and "
+            f"{len(image_paths)} image paths; give one of each per image"
+        )
+    threshold = settings.confidence_threshold
+    if threshold is None or not 0 <= threshold <= 1:
+        raise AnalysisError(f"confidence_threshold must be in [0, 1], got {threshold}")
+    return threshold
 
 
 def _iou_types(
@@ -213,7 +221,7 @@ def _above(prediction: ImagePredictions, threshold: float) -> ImagePredictions:
 def _group(
     ap: float,
     delta: dict[str, float],
-    counts: dict[str, int],
+    counts: Mapping[str, int],
     iou_type: str,
     settings: ErrorSettings,
 ) -> ErrorGroup:

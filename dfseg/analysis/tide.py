@@ -100,7 +100,7 @@ class ErrorCases:
             return self.gt_outcome == MISSED
         return self.pred_outcome == PREDICTION_OUTCOMES.index(error_type)
 
-    def counts(self) -> dict[ErrorType, int]:
+    def counts(self) -> dict[str, int]:
         """Number of cases of each error type."""
         return {t: int(self.error_mask(t).sum()) for t in ERROR_TYPES}
 

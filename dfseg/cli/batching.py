@@ -63,6 +63,13 @@ def batching(
     if as_json:
         render.dump_json(report)
         return
+    _render(report)
+
+
+def _render(report: object) -> None:
+    from dfseg.analysis.batching import BatchingReport
+
+    assert isinstance(report, BatchingReport)
     columns = ["Batch", "Status", "Images/s", "ms/image", "ms/call", "p95 ms/call", "Max box diff"]
     rows = [
         (r.batch_size, r.status, r.images_per_second, r.ms_per_image, r.batch_ms_median,

@@ -73,10 +73,10 @@ def _render(report: object) -> None:
     rows = []
     for row in report.rows:
         metrics = row.mask if group == "mask" else row.box
-        accuracy = [None] * 5 if metrics is None else [
+        accuracy: list[float | None] = [None] * 5 if metrics is None else [
             metrics.map50_95, metrics.map50, metrics.f1, metrics.precision, metrics.recall,
         ]  # fmt: skip
-        latency = [None] * 6
+        latency: list[float | None] = [None] * 6
         if row.latency is not None:
             stages = row.latency.stages
             latency = [

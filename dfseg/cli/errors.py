@@ -69,7 +69,9 @@ def _render(report: object) -> None:
     for group in report.groups:
         kind = "Boxes" if group.iou_type == "bbox" else "Masks"
         metric = "AP50" if group.metric == "ap50" else "AP50-95"
-        rows = [(r.error_type, r.count, 100 * r.dap) for r in group.rows]
+        rows: list[tuple[str, int | str, float]] = [
+            (r.error_type, r.count, 100 * r.dap) for r in group.rows
+        ]
         rows += [
             ("all false positives", "", 100 * group.false_positives_dap),
             ("all false negatives", "", 100 * group.false_negatives_dap),
@@ -82,11 +84,13 @@ def _render(report: object) -> None:
         table.caption = f"d{metric}: {metric} points gained by fixing that error type (TIDE)"
         out.print(table)
     if report.worst_images:
-        rows = [
+        worst_rows = [
             (Path(w.image).name, w.errors, ", ".join(f"{k} {v}" for k, v in w.counts.items()))
             for w in report.worst_images
         ]
-        worst = render.table("Images with the most errors", ["Image", "Errors", "Types"], rows)
+        worst = render.table(
+            "Images with the most errors", ["Image", "Errors", "Types"], worst_rows
+        )
         worst.columns[2].justify = "left"
         out.print(worst)
     out.print(
