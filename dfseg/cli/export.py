@@ -31,6 +31,11 @@ def export(
     dynamic_batch: bool | None = typer.Option(
         None, "--dynamic-batch/--static-batch", help="Any batch size at run time."
     ),
+    dynamic_size: bool | None = typer.Option(
+        None,
+        "--dynamic-size/--static-size",
+        help="Any input height/width (for `dfseg infer --rect` on letterboxed models).",
+    ),
     image_size: tuple[int, int] | None = typer.Option(
         None, "--image-size", help="Input height and width (default: the training size)."
     ),
@@ -50,7 +55,7 @@ def export(
     options = options_from_config(
         None if source.project is None else source.project.export,
         formats=formats or None, half=half, batch=batch, dynamic_batch=dynamic_batch,
-        image_size=image_size, opset=opset, force=force, threads=threads,
+        dynamic_size=dynamic_size, image_size=image_size, opset=opset, force=force, threads=threads,
     )  # fmt: skip
     with render.ProgressRenderer() as progress:
         report = export_model(source, options, progress=None if as_json else progress)

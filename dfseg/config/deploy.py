@@ -35,6 +35,9 @@ class ExportConfig(Section):
     half: bool = Field(False, description="FP16 weights (OpenVINO compressed IR, TensorRT FP16).")
     batch: int = Field(1, gt=0, description="Static batch size (or the max with dynamic_batch).")
     dynamic_batch: bool = False
+    dynamic_size: bool = Field(
+        False, description="Any input height/width (rectangular inference with `infer --rect`)."
+    )
     opset: int = Field(17, ge=17, le=23)
     simplify: bool = True
     top_k: int = Field(300, gt=0, le=300, description="Detections kept in the exported graph.")

@@ -24,7 +24,7 @@ from dfseg.export.options import (
     artifact_folder_name,
     artifact_precision,
 )
-from dfseg.export.parity import ParityReport, compare_outputs, tolerance_for
+from dfseg.export.parity import ParityReport, compare_outputs, merge_reports, tolerance_for
 from dfseg.export.report import ArtifactReport, ExportReport
 from dfseg.export.source import ExportSource, file_sha256, parity_images
 from dfseg.export.tensorrt_export import ENGINE_FILE, export_tensorrt
@@ -62,8 +62,7 @@ class _Prepared:
     graph: InferenceGraph
     manifest: ArtifactManifest
     input_hw: tuple[int, int]
-    batch: np.ndarray  # [N, 3, H, W] parity images, preprocessed
-    reference: RawOutputs  # torch outputs for `batch`
+    checks: list[tuple[np.ndarray, RawOutputs]]  # parity batches [N, 3, H, W], torch outputs
     image_source: str
 
 
@@ -122,8 +121,13 @@ def _prepare(
     manifest = _base_manifest(manifest, source, options, input_hw)  # type: ignore[arg-type]
     images = parity_images(source.project, options.parity_images, input_hw)  # type: ignore[arg-type]
     batch, _ = preprocess_batch(images.images, manifest.preprocessing)
-    reference = _run_torch(graph, batch)
-    return _Prepared(graph, manifest, input_hw, batch, reference, images.source)  # type: ignore[arg-type]
+    batches = [batch]
+    if options.dynamic_size:  # also check another size: 64 more rows of letterbox padding
+        fill = manifest.preprocessing.pad_value * manifest.preprocessing.scale
+        extra = np.full((*batch.shape[:2], 64, batch.shape[3]), fill, dtype=np.float32)
+        batches.append(np.concatenate([batch, extra], axis=2))
+    checks = [(b, _run_torch(graph, b)) for b in batches]
+    return _Prepared(graph, manifest, input_hw, checks, images.source)  # type: ignore[arg-type]
 
 
 def _base_manifest(
@@ -141,7 +145,7 @@ def _base_manifest(
             "preprocessing": preprocessing,
             "batch": options.batch,
             "dynamic_batch": options.dynamic_batch,
-            "dynamic_size": False,
+            "dynamic_size": options.dynamic_size,
             "top_k": options.top_k,
             "outputs": outputs,
             "source_checkpoint": str(source.checkpoint.resolve()),
@@ -168,7 +172,7 @@ def _claim_folders(
     source: ExportSource, options: ExportOptions, trained_hw: tuple[int, int]
 ) -> dict[str, Path]:
     """Each format's folder; all are checked before anything is written."""
-    folders = {}
+    folders: dict[str, Path] = {}
     for fmt in options.formats:
         folder = source.export_root / artifact_folder_name(fmt, options, trained_hw)
         if folder.exists() and not options.force:
@@ -184,7 +188,7 @@ def _write_onnx(prepared: _Prepared, options: ExportOptions, path: Path) -> Path
     manifest = _artifact_manifest(prepared.manifest, "onnx", options)
     return export_onnx(
         prepared.graph, path, prepared.input_hw, options.batch, options.dynamic_batch,
-        opset=options.opset, simplify=options.simplify,
+        dynamic_size=options.dynamic_size, opset=options.opset, simplify=options.simplify,
         metadata={METADATA_KEY: manifest.model_dump_json()},
     )  # fmt: skip
 
@@ -262,10 +266,16 @@ def _check_parity(
     backend = backend_class(backend_name).open(model_file, BackendOptions(threads=options.threads))
     runtime_precision = backend.info.get("precision", backend.manifest.precision)
     predictor = Predictor(backend, PostprocessSettings())
-    candidate = predictor.run_batch(prepared.batch)
     tolerance = tolerance_for(runtime_precision, prepared.manifest.threshold)
-    parity = compare_outputs(
-        prepared.reference, candidate, tolerance, prepared.input_hw, prepared.image_source,
-        runtime_precision,
-    )  # fmt: skip
-    return parity, runtime_precision
+    reports = [
+        compare_outputs(
+            reference,
+            predictor.run_batch(batch),
+            tolerance,
+            (batch.shape[2], batch.shape[3]),
+            prepared.image_source,
+            runtime_precision,
+        )
+        for batch, reference in prepared.checks
+    ]
+    return merge_reports(reports), runtime_precision

@@ -4,6 +4,7 @@ with onnxslim, the manifest embedded in the metadata."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ import torch
 
 from dfseg.errors import missing_dependency
 from dfseg.export.errors import ExportError
+from dfseg.export.tracing import dynamic_size_ops, export_friendly_ops
 from dfseg.nn.trained import InferenceGraph
 from dfseg.runtime.backends.base import INPUT_NAME
 from dfseg.runtime.backends.onnxruntime_backend import METADATA_KEY
@@ -35,6 +37,7 @@ def export_onnx(
     image_size: tuple[int, int],
     batch: int,
     dynamic_batch: bool,
+    dynamic_size: bool = False,
     opset: int = 17,
     simplify: bool = True,
     metadata: Mapping[str, str] | None = None,
@@ -48,6 +51,8 @@ def export_onnx(
         batch: the static batch size (traced with it), or the largest batch with `dynamic_batch`.
         dynamic_batch: leave the batch dimension symbolic. The graph is traced with a batch of at
             least 2 so that no size-1 broadcast of the trace is baked in.
+        dynamic_size: leave height and width symbolic (anchors and position embeddings are
+            computed in the graph; see `dfseg.export.tracing.dynamic_size_ops`).
         opset: ONNX opset, >= 17.
         simplify: fold constants and fuse with onnxslim.
         metadata: string key/values stored in the model's metadata_props.
@@ -59,14 +64,15 @@ def export_onnx(
     trace_batch = max(2, batch) if dynamic_batch else batch
     example = torch.rand(trace_batch, 3, *image_size)
     names = list(graph.output_names)
-    dynamic_axes = {name: {0: "batch"} for name in [INPUT_NAME, *names]} if dynamic_batch else None
+    dynamic_axes = _dynamic_axes(names, dynamic_batch, dynamic_size)
+    size_ops = dynamic_size_ops() if dynamic_size else contextlib.nullcontext()
     buffer = io.BytesIO()
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), export_friendly_ops(), size_ops, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about constant shapes are expected
         torch.onnx.export(
-            graph, (example,), buffer, dynamo=False, opset_version=opset,
-            input_names=[INPUT_NAME], output_names=names, dynamic_axes=dynamic_axes,
-            do_constant_folding=True,
+            graph, (example,), buffer,  # type: ignore[arg-type]
+            dynamo=False, opset_version=opset, input_names=[INPUT_NAME], output_names=names,
+            dynamic_axes=dynamic_axes, do_constant_folding=True,
         )  # fmt: skip
     model = onnx.load_from_string(buffer.getvalue())
     if simplify:
@@ -77,6 +83,21 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return path
+
+
+def _dynamic_axes(
+    names: list[str], dynamic_batch: bool, dynamic_size: bool
+) -> dict[str, dict[int, str]] | None:
+    """Symbolic dimensions of the input and outputs (None: all static)."""
+    axes: dict[str, dict[int, str]] = {name: {} for name in [INPUT_NAME, *names]}
+    if dynamic_batch:
+        for dims in axes.values():
+            dims[0] = "batch"
+    if dynamic_size:
+        axes[INPUT_NAME].update({2: "height", 3: "width"})
+        if "mask_logits" in axes:
+            axes["mask_logits"].update({2: "mask_height", 3: "mask_width"})
+    return {name: dims for name, dims in axes.items() if dims} or None
 
 
 def _simplify(model: Any) -> Any:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dfseg.config.deploy import ExportConfig
 from dfseg.export.errors import ExportError
@@ -16,6 +23,10 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("onnx", "openvino", "trt")
 MANIFEST_FORMATS = {"onnx": "onnx", "openvino": "openvino", "trt": "tensorrt"}
 
 
+def _default_formats() -> list[ExportFormat]:
+    return ["onnx"]
+
+
 class ExportOptions(BaseModel):
     """Options of an export run (defaults mirror the project's `export:` section).
 
@@ -24,6 +35,8 @@ class ExportOptions(BaseModel):
         half: FP16 weights for OpenVINO (compressed IR) and TensorRT; ONNX stays FP32.
         batch: static batch size, or the largest batch (TensorRT profile) with `dynamic_batch`.
         dynamic_batch: any batch size at run time.
+        dynamic_size: any input height and width (multiples of 32) at run time, for rectangular
+            inference of letterboxed models (not for TensorRT).
         image_size: (height, width) of the exported input; None: the checkpoint's.
         opset: ONNX opset (>= 17: native LayerNormalization).
         simplify: run onnxslim on the ONNX graph.
@@ -35,10 +48,11 @@ class ExportOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    formats: list[ExportFormat] = Field(default_factory=lambda: ["onnx"])
+    formats: list[ExportFormat] = Field(default_factory=_default_formats)
     half: bool = False
     batch: int = Field(1, gt=0)
     dynamic_batch: bool = False
+    dynamic_size: bool = False
     image_size: tuple[int, int] | None = None
     opset: int = Field(17, ge=17, le=23)
     simplify: bool = True
@@ -53,6 +67,12 @@ class ExportOptions(BaseModel):
         if value is not None and any(side < 64 or side % 32 for side in value):
             raise ValueError(f"image size sides must be multiples of 32 and >= 64, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _tensorrt_has_static_sizes(self) -> ExportOptions:
+        if self.dynamic_size and "trt" in self.formats:
+            raise ValueError("dynamic_size is not supported for TensorRT engines (static H, W)")
+        return self
 
     @field_validator("formats")
     @classmethod
@@ -74,6 +94,8 @@ def artifact_folder_name(
     from the training size (e.g. `openvino-fp16-b1`, `onnx-fp32-dyn-480x640`)."""
     name = f"{fmt}-{artifact_precision(fmt, options.half)}"
     name += "-dyn" if options.dynamic_batch else f"-b{options.batch}"
+    if options.dynamic_size:
+        name += "-anysize"
     if options.image_size is not None and tuple(options.image_size) != tuple(trained_hw):
         name += f"-{options.image_size[0]}x{options.image_size[1]}"
     return name
@@ -89,6 +111,7 @@ def options_from_config(config: ExportConfig | None, **overrides: object) -> Exp
             "half": config.half,
             "batch": config.batch,
             "dynamic_batch": config.dynamic_batch,
+            "dynamic_size": config.dynamic_size,
             "opset": config.opset,
             "simplify": config.simplify,
             "top_k": config.top_k,

@@ -198,3 +198,25 @@ def _report(
         passed=not failures,
         failures=failures,
     )
+
+
+def merge_reports(reports: list[ParityReport]) -> ParityReport:
+    """One report for several checks of the same artifact (e.g. two input sizes)."""
+    if len(reports) == 1:
+        return reports[0]
+    ious = [r.min_mask_iou for r in reports if r.min_mask_iou is not None]
+    means = [r.mean_mask_iou for r in reports if r.mean_mask_iou is not None]
+    first = reports[0]
+    return first.model_copy(
+        update={
+            "images": sum(r.images for r in reports),
+            "compared": sum(r.compared for r in reports),
+            "matched": sum(r.matched for r in reports),
+            "max_score_diff": max(r.max_score_diff for r in reports),
+            "max_box_diff_px": max(r.max_box_diff_px for r in reports),
+            "min_mask_iou": min(ious) if ious else None,
+            "mean_mask_iou": float(np.mean(means)) if means else None,
+            "passed": all(r.passed for r in reports),
+            "failures": [f for r in reports for f in r.failures],
+        }
+    )

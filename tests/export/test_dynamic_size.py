@@ -1,0 +1,69 @@
+"""Dynamic-size export (anchors and position embeddings computed in the graph) and rectangular
+inference of a letterboxed model with ONNX Runtime and OpenVINO, against torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from run_builder import write_run
+
+from dfseg.export.api import export_model
+from dfseg.export.options import ExportOptions
+from dfseg.export.source import find_export_source
+from dfseg.export.tracing import traced_anchors, traced_position_embedding
+from dfseg.nn.aifi import sincos_position_embedding
+from dfseg.nn.anchors import generate_anchors
+from dfseg.runtime.outputs import RawOutputs
+from dfseg.runtime.predictor import Predictor, load_predictor
+from dfseg.structures import Detections
+from dfseg.structures.manifest import ArtifactManifest
+
+pytestmark = pytest.mark.export
+
+
+def _record_input_shapes(predictor: Predictor) -> list[tuple[int, ...]]:
+    """Shapes of every batch the predictor's backend runs, appended as they come."""
+    seen: list[tuple[int, ...]] = []
+    run = predictor.backend.run
+
+    def recording(images: np.ndarray) -> RawOutputs:
+        seen.append(images.shape)
+        return run(images)
+
+    predictor.backend.run = recording  # type: ignore[method-assign]
+    return seen
+
+
+def test_traced_anchors_and_position_embeddings_equal_the_model_ones() -> None:
+    shapes = [(12, 20), (6, 10)]
+    for got, want in zip(traced_anchors(shapes), generate_anchors(shapes), strict=True):
+        assert torch.equal(got, want)
+    assert torch.equal(traced_position_embedding(10, 6, 128), sincos_position_embedding(10, 6, 128))
+
+
+@pytest.mark.slow
+def test_rect_inference_on_dynamic_size_exports_matches_torch(tmp_path: Path) -> None:
+    _, run = write_run(tmp_path, task="segment", keep_ratio=True, image_hw=(192, 320), size=320)
+    options = ExportOptions(formats=["onnx", "openvino"], dynamic_size=True, parity_images=2)
+    report = export_model(find_export_source(run), options)
+    for artifact in report.artifacts:
+        assert Path(artifact.folder).name.endswith("-b1-anysize")
+        assert artifact.parity is not None and artifact.parity.passed, artifact.parity
+        assert artifact.parity.images == 4  # two sizes: 320x320 and 384x320
+        assert ArtifactManifest.read(Path(artifact.folder)).dynamic_size
+    image = np.full((170, 320, 3), 114, np.uint8)
+    image[30:120, 50:200] = (20, 180, 240)
+    reference = load_predictor(run, conf=0.0, max_det=10, rect=True)(image)
+    for artifact in report.artifacts:
+        predictor = load_predictor(artifact.model_file, conf=0.0, max_det=10, rect=True)
+        seen = _record_input_shapes(predictor)
+        detections = predictor(image)
+        assert seen == [(1, 3, 192, 320)]
+        assert isinstance(detections, Detections) and isinstance(reference, Detections)
+        np.testing.assert_allclose(detections.scores, reference.scores, atol=1e-4)
+        np.testing.assert_allclose(detections.boxes_xyxy, reference.boxes_xyxy, atol=0.05)
+        assert detections.masks is not None and reference.masks is not None
+        assert (detections.masks != reference.masks).mean() < 1e-3
