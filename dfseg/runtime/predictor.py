@@ -164,7 +164,7 @@ def _first(raw: RawOutputs, count: int) -> RawOutputs:
 def _concatenate(parts: list[RawOutputs]) -> RawOutputs:
     masks = None
     if parts[0].mask_logits is not None:
-        masks = np.concatenate([p.mask_logits for p in parts])  # type: ignore[misc]
+        masks = np.concatenate([p.mask_logits for p in parts if p.mask_logits is not None])
     return RawOutputs(
         labels=np.concatenate([p.labels for p in parts]),
         scores=np.concatenate([p.scores for p in parts]),

@@ -83,7 +83,8 @@ def create_session(path: Path, options: BackendOptions) -> Any:
                 "device cuda asked for, but this onnxruntime has no CUDAExecutionProvider; "
                 "install onnxruntime-gpu"
             )
-        index = options.device.split(":")[1] if ":" in options.device else "0"  # type: ignore[union-attr]
+        device = options.device or "cuda"
+        index = device.split(":")[1] if ":" in device else "0"
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(index)}))
     try:
         return ort.InferenceSession(str(path), session_options, providers=providers)
