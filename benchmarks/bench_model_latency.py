@@ -54,7 +54,11 @@ def count_gflops(model: DFine, images: torch.Tensor) -> float:
 
 
 def interleaved_medians(
-    runners: dict[str, Callable[[], object]], repeats: int, warmup: int, block: int = 5
+    runners: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int,
+    block: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
     """Median seconds per runner. Runners take turns in blocks of `block` timed runs, each
     block after one untimed run: background load drifts alike for all, while each block sees
@@ -68,9 +72,9 @@ def interleaved_medians(
             for name, run in runners.items():
                 run()
                 for _ in range(block):
-                    start = time.perf_counter()
+                    start = clock()
                     run()
-                    times[name].append(time.perf_counter() - start)
+                    times[name].append(clock() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -101,19 +105,28 @@ def main() -> None:
     parser.add_argument("--weights-dir", type=Path, default=None)
     parser.add_argument("--channels-last", nargs="*", default=["n"], help="sizes to also run NHWC")
     parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: latency; cpu: process CPU time per forward, which with --threads 1 barely "
+        "depends on other load on the machine (a busy shared machine makes wall times useless)",
+    )
+    parser.add_argument(
         "--fuse-backbone", action="store_true", help="also deploy(fuse_backbone=True)"
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     side = args.image_size
-    print(f"torch {torch.__version__}, {args.threads} threads, batch 1, {side}x{side}")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    setting = f"{args.threads} threads, batch 1, {side}x{side}, {args.clock} clock"
+    print(f"torch {torch.__version__}, {setting}")
     print(f"{'size':<5}{'variant':<38}{'median ms':>10}{'GFLOPs':>9}{'GFLOP/s':>9}")
     for size in args.sizes:
         variants = variants_for(size, args)
         gflops = count_gflops(*variants["eval"])
         runners = {name: (lambda m=m, x=x: m(x)) for name, (m, x) in variants.items()}
-        medians = interleaved_medians(runners, args.repeats, args.warmup)
+        medians = interleaved_medians(runners, args.repeats, args.warmup, clock=clock)
         for name, seconds in medians.items():
             print(
                 f"{size:<5}{name:<38}{seconds * 1e3:>10.1f}{gflops:>9.2f}{gflops / seconds:>9.1f}"
