@@ -20,6 +20,7 @@ import dataclasses
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,9 +102,15 @@ def frames(count: int) -> list[np.ndarray]:
 
 
 def time_blocks(
-    runners: dict[str, Predictor], image: np.ndarray, runs: int, warmup: int, block: int = 5
+    runners: dict[str, Predictor],
+    image: np.ndarray,
+    runs: int,
+    warmup: int,
+    block: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, dict[str, list[float]]]:
-    """Per backend and stage (plus "total"), the milliseconds of every timed run."""
+    """Per backend, the milliseconds of every timed run: "total" by `clock`, stages by wall
+    time (the predictor's own timers)."""
     samples: dict[str, dict[str, list[float]]] = {
         name: {stage: [] for stage in (*STAGES, "total")} for name in runners
     }
@@ -114,9 +121,9 @@ def time_blocks(
         for name, predictor in runners.items():
             for _ in range(block):
                 before = [getattr(predictor.times, stage) for stage in STAGES]
-                start = time.perf_counter()
+                start = clock()
                 predictor.predict_arrays([image])
-                samples[name]["total"].append((time.perf_counter() - start) * 1e3)
+                samples[name]["total"].append((clock() - start) * 1e3)
                 for stage, seconds in zip(STAGES, before, strict=True):
                     spent = getattr(predictor.times, stage) - seconds
                     samples[name][stage].append(spent * 1e3)
@@ -124,13 +131,15 @@ def time_blocks(
 
 
 def agreement(predictor: Predictor, reference: Predictor, images: list[np.ndarray]) -> str:
-    """torch's 10 best detections per image (and any above 0.3) matched in the backend's:
-    "matched/compared, max box diff px" (the export parity check's tolerances)."""
+    """torch's detections matched in the backend's, with the export parity check's rules
+    (FP32: the 10 best per image and any above 0.3; bf16/fp16: those above 0.3, which random
+    weights rarely have): "matched/compared, max box diff px"."""
     manifest = predictor.manifest
     batch, _ = preprocess_batch(images, manifest.preprocessing)
     expected = reference.run_batch(batch)
     tolerance = tolerance_for(predictor.backend.info.get("precision", "fp32"), 0.3)
-    tolerance = dataclasses.replace(tolerance, compared=10)
+    if tolerance.compared:
+        tolerance = dataclasses.replace(tolerance, compared=10)
     parity = compare_outputs(
         expected, predictor.run_batch(batch), tolerance, manifest.preprocessing.input_size,
         "bench", "",
@@ -148,6 +157,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dfseg-bench-e2e"))
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="total = process CPU time (with --threads 1 on a busy shared machine: close to the "
+        "idle single-core latency; stages stay wall time)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images = frames(4)
@@ -159,7 +174,8 @@ def main() -> None:
         folder = args.workdir / f"{size}-{args.task}-{args.image_size}"
         checkpoint = make_checkpoint(size, args.task, args.image_size, folder)
         runners = predictors(checkpoint, args.threads)
-        samples = time_blocks(runners, images[0], args.runs, args.warmup)
+        clock = time.process_time if args.cpu_time else time.perf_counter
+        samples = time_blocks(runners, images[0], args.runs, args.warmup, clock=clock)
         for name, stages in samples.items():
             totals = sorted(stages["total"])
             p90 = totals[min(len(totals) - 1, int(0.9 * len(totals)))]
