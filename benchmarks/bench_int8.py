@@ -37,11 +37,11 @@ HINTS = ("f32", "default")
 
 def measure(xml: Path, hint: str, images: list[Path], threads: int, runs: int, warmup: int) -> dict:
     """One process's timings: median ms per stage over `runs` single-image calls."""
-    from dfseg.runtime.images import read_image_bgr
+    from dfseg.analysis.predict import read_dataset_image_bgr
     from dfseg.runtime.predictor import load_predictor
 
     predictor = load_predictor(xml, "openvino", threads=threads, precision=hint)
-    arrays = [read_image_bgr(p) for p in images]
+    arrays = [read_dataset_image_bgr(p) for p in images]
     for index in range(warmup):
         predictor.predict_arrays([arrays[index % len(arrays)]])
     samples = []

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from dfseg.analysis.bench_plot import plot_latency_accuracy
@@ -26,11 +25,11 @@ from dfseg.analysis.bench_report import (
 )
 from dfseg.analysis.bench_targets import BenchTarget, find_bench_targets
 from dfseg.analysis.latency import measure_latency
-from dfseg.analysis.predict import predict_for_evaluation
+from dfseg.analysis.predict import predict_for_evaluation, read_dataset_image_bgr
 from dfseg.analysis.split_data import SplitImages
+from dfseg.data.image_reader import read_image_rgb
 from dfseg.metrics import EvalReport, ImagePredictions, build_eval_report
 from dfseg.metrics.plots import plot_prediction_grid
-from dfseg.runtime.images import read_image_bgr
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 
@@ -81,7 +80,7 @@ def run_bench(
         threshold: the run's tuned confidence threshold.
         progress: optional callback.
     """
-    images_bgr = [read_image_bgr(p) for p in split.image_paths[:LATENCY_IMAGES]]
+    images_bgr = [read_dataset_image_bgr(p) for p in split.image_paths[:LATENCY_IMAGES]]
     targets = find_bench_targets(run_dir, settings.devices)
     rows = []
     for index, target in enumerate(targets):
@@ -201,7 +200,7 @@ def _draw_predictions(
     count = min(settings.prediction_images, len(predictions))
     if count == 0:
         return
-    images = [cv2.cvtColor(read_image_bgr(p), cv2.COLOR_BGR2RGB) for p in split.image_paths[:count]]
+    images = [read_image_rgb(p) for p in split.image_paths[:count]]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
     plot_prediction_grid(
         images, split.ground_truths[:count], predictions[:count], predictor.class_names,

@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from dfseg.data.image_reader import read_image_rgb
 from dfseg.metrics import ImagePredictions
 from dfseg.metrics.masks import encode_bool_masks
-from dfseg.runtime.images import read_image_bgr
 from dfseg.runtime.postprocess import PostprocessSettings
 from dfseg.runtime.predictor import Predictor
 from dfseg.structures import Detections
@@ -34,7 +37,7 @@ def predict_for_evaluation(
     predictions = []
     try:
         for index, path in enumerate(image_paths):
-            (detections,) = predictor.predict_arrays([read_image_bgr(path)])
+            (detections,) = predictor.predict_arrays([read_dataset_image_bgr(path)])
             predictions.append(as_image_predictions(detections))
             report(progress, ProgressEvent(task, index + 1, len(image_paths)))
     finally:
@@ -46,3 +49,9 @@ def as_image_predictions(detections: Detections) -> ImagePredictions:
     """`Detections` -> metrics input, masks as RLE."""
     masks = None if detections.masks is None else encode_bool_masks(detections.masks)
     return ImagePredictions(detections.boxes_xyxy, detections.scores, detections.labels, masks)
+
+
+def read_dataset_image_bgr(path: Path) -> np.ndarray:
+    """A dataset image as [H, W, 3] uint8 BGR, decoded exactly as training and `dfseg val` decode
+    it (`cv2.imread`, which also recovers the slightly truncated JPEGs real datasets contain)."""
+    return cv2.cvtColor(read_image_rgb(Path(path)), cv2.COLOR_RGB2BGR)

@@ -156,8 +156,10 @@ def classify_errors(
     outcome[matches.is_ignored] = IGNORED
     target = np.where(matches.is_true_positive, matches.gt_local_index, -1)  # [D]
     target_iou = matches.iou.copy()  # [D]
+    # Predictions are listed image by image, so each image's are one contiguous range.
+    bounds = np.searchsorted(matches.image, np.arange(len(ground_truths) + 1))
     for image, (gt, pred) in enumerate(zip(ground_truths, predictions, strict=True)):
-        in_image = np.flatnonzero(matches.image == image)  # [d]
+        in_image = np.arange(bounds[image], bounds[image + 1])  # [d]
         unmatched = in_image[outcome[in_image] < 0]  # [u]
         if len(unmatched) == 0:
             continue

@@ -133,9 +133,8 @@ def apply_fix(
     gts, preds = list(ground_truths), list(predictions)
     if fix in ("missed", "false_negatives"):
         drop = cases.error_mask("missed") if fix == "missed" else cases.false_negative  # [G]
-        for image in np.unique(cases.gt_image[drop]):
-            rows = cases.gt_row[drop & (cases.gt_image == image)]
-            gts[image] = _without_rows(gts[image], rows)
+        for image, flat in _by_image(cases.gt_image, drop).items():
+            gts[image] = _without_rows(gts[image], cases.gt_row[flat])
         return gts, preds
     if fix == "false_positives":
         remove, promote = cases.false_positive, np.zeros_like(cases.false_positive)
@@ -143,13 +142,22 @@ def apply_fix(
         of_type = cases.error_mask(fix)
         promote = of_type & cases.becomes_true_positive
         remove = of_type & ~promote
-    for image in np.unique(cases.pred_image[remove | promote]):
-        here = cases.pred_image == image
+    for image, flat in _by_image(cases.pred_image, remove | promote).items():
+        lifted = flat[promote[flat]]
         preds[image] = _edited(
-            preds[image], gts[image], cases.pred_row[remove & here],
-            cases.pred_row[promote & here], cases.pred_target[promote & here],
+            preds[image], gts[image], cases.pred_row[flat[remove[flat]]],
+            cases.pred_row[lifted], cases.pred_target[lifted],
         )  # fmt: skip
     return gts, preds
+
+
+def _by_image(image_of: np.ndarray, selected: np.ndarray) -> dict[int, np.ndarray]:
+    """{image: flat indices} of the selected entries; `image_of` is sorted (image by image)."""
+    flat = np.flatnonzero(selected)
+    if len(flat) == 0:
+        return {}
+    images, starts = np.unique(image_of[flat], return_index=True)
+    return dict(zip(images.tolist(), np.split(flat, starts[1:]), strict=True))
 
 
 def _without_rows(gt: ImageGroundTruth, rows: np.ndarray) -> ImageGroundTruth:

@@ -44,8 +44,8 @@ def batching(
     Recommends a batch size. Needs a dynamic-batch export (torch always works).
     """
     from dfseg.analysis.batching import run_batching
+    from dfseg.analysis.predict import read_dataset_image_bgr
     from dfseg.analysis.run_folder import create_output_dir
-    from dfseg.runtime.images import read_image_bgr
     from dfseg.runtime.predictor import load_predictor
 
     sizes = _batch_sizes(batch_sizes)
@@ -54,7 +54,7 @@ def batching(
     predictor = load_predictor(
         weights or run.run_dir, backend, device, threads=threads, precision=precision
     )
-    arrays = [read_image_bgr(path) for path in split.image_paths]
+    arrays = [read_dataset_image_bgr(path) for path in split.image_paths]
     out_dir = create_output_dir(run.run_dir, "batching")
     with render.ProgressRenderer() as progress:
         report = run_batching(

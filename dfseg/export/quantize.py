@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from dfseg.data.image_reader import read_image_rgb
 from dfseg.errors import missing_dependency
 from dfseg.export.errors import ExportError
 from dfseg.metrics import (
@@ -42,7 +44,6 @@ from dfseg.metrics.masks import encode_bool_masks
 from dfseg.runtime.artifacts import EXPORT_DIR
 from dfseg.runtime.backends.base import raw_outputs_from
 from dfseg.runtime.backends.openvino_backend import PRECISION_HINT, import_openvino
-from dfseg.runtime.images import read_image_bgr
 from dfseg.runtime.postprocess import PostprocessSettings, to_detections
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.runtime.preprocess import preprocess_image
@@ -254,7 +255,7 @@ class _Validation:
         self.manifest = manifest
         self.metric = metric
         self.items = [
-            (*preprocess_image(read_image_bgr(path), manifest.preprocessing), index)
+            (*preprocess_image(_read_bgr(path), manifest.preprocessing), index)
             for index, path in enumerate(data.validation_images)
         ]  # (tensor [3, H, W], resize params, image index)
 
@@ -305,7 +306,7 @@ def _quantize(
     """Run NNCF; errors come back as `ExportError` naming the mode."""
 
     def to_input(path: Path) -> np.ndarray:
-        return preprocess_image(read_image_bgr(path), manifest.preprocessing)[0][None]
+        return preprocess_image(_read_bgr(path), manifest.preprocessing)[0][None]
 
     common: dict[str, Any] = {
         "preset": getattr(nncf.QuantizationPreset, options.preset.upper()),
@@ -377,7 +378,7 @@ def _evaluate(
     predictor.settings = EVAL_SETTINGS
     predictions = []
     for index, path in enumerate(validation.data.validation_images):
-        (detections,) = predictor.predict_arrays([read_image_bgr(path)])
+        (detections,) = predictor.predict_arrays([_read_bgr(path)])
         predictions.append(_as_predictions(detections.boxes_xyxy, detections.scores,
                                            detections.labels, detections.masks))  # fmt: skip
         report(
@@ -403,7 +404,7 @@ def _latency(
 ) -> tuple[float, float]:
     """(median, p95) ms end to end (pre, inference, post) at the deployment threshold."""
     predictor.settings = PostprocessSettings(conf=predictor.manifest.threshold)
-    images = [read_image_bgr(p) for p in paths]
+    images = [_read_bgr(p) for p in paths]
     timings = []
     for run in range(options.warmup + options.timing_runs):
         started = time.perf_counter()
@@ -411,3 +412,9 @@ def _latency(
         if run >= options.warmup:
             timings.append((time.perf_counter() - started) * 1000)
     return float(np.median(timings)), float(np.percentile(timings, 95))
+
+
+def _read_bgr(path: Path) -> np.ndarray:
+    """A dataset image as BGR, decoded as training decodes it (`cv2.imread` also recovers the
+    slightly truncated JPEGs real datasets contain, which `cv2.imdecode` rejects)."""
+    return cv2.cvtColor(read_image_rgb(path), cv2.COLOR_RGB2BGR)
