@@ -11,7 +11,7 @@ Every backend shares the numpy pre-processing (`preprocess_batch`) and post-proc
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from dfseg.runtime.errors import ArtifactError, BackendError
 from dfseg.runtime.images import ImageInput, as_bgr_array
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.runtime.postprocess import PostprocessSettings, to_detections
-from dfseg.runtime.preprocess import preprocess_batch
+from dfseg.runtime.preprocess import preprocess_batch, resize_batch
 from dfseg.structures import Detections
 from dfseg.structures.manifest import ArtifactManifest
 
@@ -121,9 +121,15 @@ class Predictor:
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[Detections]:
         """One backend batch of [H, W, 3] uint8 BGR arrays -> detections (stage times recorded)."""
         started = time.perf_counter()
-        batch, params = preprocess_batch(arrays, self.manifest.preprocessing, self.rect)
-        preprocessed = time.perf_counter()
-        raw = self.run_batch(batch)
+        preprocessing = self.manifest.preprocessing
+        if self.backend.accepts_uint8:  # conversion happens inside the graph
+            images, params = resize_batch(arrays, preprocessing, self.rect)
+            preprocessed = time.perf_counter()
+            raw = self._run_chunks(images, self.backend.run_uint8)
+        else:
+            images, params = preprocess_batch(arrays, preprocessing, self.rect)
+            preprocessed = time.perf_counter()
+            raw = self._run_chunks(images, self.backend.run)
         inferred = time.perf_counter()
         detections = self.postprocess(raw, params)
         finished = time.perf_counter()
@@ -139,8 +145,12 @@ class Predictor:
         return [to_detections(raw, i, p, names, self.settings) for i, p in enumerate(params)]
 
     def run_batch(self, batch: np.ndarray) -> RawOutputs:
-        """Run a preprocessed [B, 3, H, W] batch of any size: split into the backend's largest
-        batch, and padded with blank images up to a static batch size (their outputs dropped)."""
+        """Run a preprocessed [B, 3, H, W] float batch of any size: split into the backend's
+        largest batch, and padded with blank images up to a static batch size (their outputs
+        dropped)."""
+        return self._run_chunks(batch, self.backend.run)
+
+    def _run_chunks(self, batch: np.ndarray, run: Callable[[np.ndarray], RawOutputs]) -> RawOutputs:
         fixed, limit = self.backend.fixed_batch, self.backend.max_batch
         step = fixed or limit or len(batch)
         parts = []
@@ -150,7 +160,7 @@ class Predictor:
             if fixed is not None and count < fixed:
                 padding = np.zeros((fixed - count, *chunk.shape[1:]), dtype=chunk.dtype)
                 chunk = np.concatenate([chunk, padding])
-            parts.append(_first(self.backend.run(np.ascontiguousarray(chunk)), count))
+            parts.append(_first(run(np.ascontiguousarray(chunk)), count))
         return parts[0] if len(parts) == 1 else _concatenate(parts)
 
 

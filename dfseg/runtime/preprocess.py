@@ -52,6 +52,25 @@ def preprocess_image(
     return tensor, params
 
 
+def resize_batch(
+    images_bgr: Sequence[np.ndarray], preprocessing: Preprocessing, rect: bool = False
+) -> tuple[np.ndarray, list[ResizeParams]]:
+    """Geometry only, for backends that convert in their graph: ([B, H, W, 3] uint8 BGR, params);
+    mixed sizes (rect) are padded at the bottom/right with the pad value, as `preprocess_batch`
+    pads its tensor."""
+    resized, params = zip(
+        *(resize_for_input(im, preprocessing, rect) for im in images_bgr), strict=True
+    )
+    if len(resized) == 1:
+        return resized[0][None], list(params)
+    height = max(r.shape[0] for r in resized)
+    width = max(r.shape[1] for r in resized)
+    batch = np.full((len(resized), height, width, 3), preprocessing.pad_value, dtype=np.uint8)
+    for index, image in enumerate(resized):
+        batch[index, : image.shape[0], : image.shape[1]] = image
+    return batch, list(params)
+
+
 def preprocess_batch(
     images_bgr: Sequence[np.ndarray], preprocessing: Preprocessing, rect: bool = False
 ) -> tuple[np.ndarray, list[ResizeParams]]:
@@ -68,7 +87,8 @@ def preprocess_batch(
     if all(r.shape[:2] == (height, width) for r in resized):
         batch = np.empty((len(resized), 3, height, width), dtype=np.float32)
     else:
-        fill = np.float32(preprocessing.pad_value * preprocessing.scale)
+        # In float32 like `write_tensor`, so rect padding equals letterbox padding bit for bit.
+        fill = np.float32(preprocessing.pad_value) * np.float32(preprocessing.scale)
         batch = np.full((len(resized), 3, height, width), fill, dtype=np.float32)
     for index, image in enumerate(resized):
         write_tensor(image, preprocessing.scale, batch[index])

@@ -49,6 +49,9 @@ class Backend(ABC):
     """
 
     name: ClassVar[str]
+    # True when `run_uint8` takes resized uint8 BGR images and converts them inside the graph
+    # (cheaper than converting to a float tensor in numpy first).
+    accepts_uint8: ClassVar[bool] = False
 
     def __init__(self, path: Path, manifest: ArtifactManifest, options: BackendOptions) -> None:
         self.path = path
@@ -97,6 +100,10 @@ class Backend(ABC):
         Returns:
             `RawOutputs` with boxes in input pixels of this batch.
         """
+
+    def run_uint8(self, images_bgr: np.ndarray) -> RawOutputs:
+        """Run a batch of resized images: [B, H, W, 3] uint8 BGR (see `accepts_uint8`)."""
+        raise NotImplementedError(f"the {self.name} backend takes float tensors only")
 
 
 def raw_outputs_from(named: Mapping[str, np.ndarray]) -> RawOutputs:

@@ -57,38 +57,74 @@ def precision_hint(requested: str | None, manifest: ArtifactManifest) -> str | N
 
 
 class OpenVinoBackend(Backend):
-    """An OpenVINO compiled model with a LATENCY hint and one reused infer request."""
+    """An OpenVINO compiled model with a LATENCY hint and one reused infer request.
+
+    `run_uint8` uses a second compilation of the model whose input is the resized uint8 BGR
+    image (NHWC): OpenVINO's pre-processing does the float conversion, BGR->RGB, scaling and
+    layout change inside the graph, ~4% faster end to end than converting in numpy (N, bf16).
+    """
 
     name = "openvino"
+    accepts_uint8 = True
 
     def __init__(self, path: Path, manifest: ArtifactManifest, options: BackendOptions) -> None:
         super().__init__(path, manifest, options)
         ov = import_openvino()
-        core = ov.Core()
-        device = (options.device or "CPU").upper()
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        self.core = ov.Core()
+        self.device = (options.device or "CPU").upper()
+        self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         hint = precision_hint(options.precision, manifest)
         if hint is not None:
-            config[PRECISION_HINT] = hint
-        if options.threads and device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = int(options.threads)
-        try:
-            self.compiled = core.compile_model(str(path), device, config)
-        except RuntimeError as exc:
-            raise ArtifactError(f"{path}: OpenVINO cannot compile it on {device} ({exc})") from None
+            self.config[PRECISION_HINT] = hint
+        if options.threads and self.device == "CPU":
+            self.config["INFERENCE_NUM_THREADS"] = int(options.threads)
+        self.compiled = self._compile(str(path))
         self.request = self.compiled.create_infer_request()
         self.output_names = [output.get_any_name() for output in self.compiled.outputs]
-        resolved = (
-            _type_name(self.compiled.get_property(PRECISION_HINT)) if device == "CPU" else hint
-        )
-        self.info = {"device": device, "precision": _precision_name(resolved)}
+        self._uint8_request: Any = None
+        resolved = self.compiled.get_property(PRECISION_HINT) if self.device == "CPU" else hint
+        self.info = {"device": self.device, "precision": _precision_name(_type_name(resolved))}
         if options.threads:
             self.info["threads"] = str(options.threads)
 
+    def _compile(self, model: Any) -> Any:
+        try:
+            return self.core.compile_model(model, self.device, self.config)
+        except RuntimeError as exc:
+            raise ArtifactError(
+                f"{self.path}: OpenVINO cannot compile it on {self.device} ({exc})"
+            ) from None
+
     def run(self, images: np.ndarray) -> RawOutputs:
-        self.request.infer({0: images}, share_inputs=True)
+        return self._infer(self.request, images)
+
+    def run_uint8(self, images_bgr: np.ndarray) -> RawOutputs:
+        if self._uint8_request is None:
+            self._uint8_request = self._compile(self._uint8_model()).create_infer_request()
+        return self._infer(self._uint8_request, images_bgr)
+
+    def _uint8_model(self) -> Any:
+        """The model with uint8 NHWC BGR input, converted as `preprocess_batch` does."""
+        ov = import_openvino()
+        import openvino.opset13 as ops
+        from openvino.preprocess import ColorFormat, PrePostProcessor
+
+        processor = PrePostProcessor(self.core.read_model(str(self.path)))
+        tensor = processor.input().tensor()
+        tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+        tensor.set_color_format(ColorFormat.BGR)
+        processor.input().model().set_layout(ov.Layout("NCHW"))
+        steps = processor.input().preprocess().convert_element_type(ov.Type.f32)
+        factor = ops.constant(np.float32(self.manifest.preprocessing.scale))
+        # Multiply by float32(scale) like the numpy path (a `scale(255)` division differs by an
+        # ulp, which random-weight test models amplify).
+        steps.convert_color(ColorFormat.RGB).custom(lambda node: ops.multiply(node, factor).output(0))
+        return processor.build()
+
+    def _infer(self, request: Any, images: np.ndarray) -> RawOutputs:
+        request.infer({0: images}, share_inputs=True)
         named = {
-            name: self.request.get_output_tensor(index).data.copy()
+            name: request.get_output_tensor(index).data.copy()
             for index, name in enumerate(self.output_names)
         }
         return raw_outputs_from(named)
