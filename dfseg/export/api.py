@@ -270,7 +270,7 @@ def _check_parity(
     reports = [
         compare_outputs(
             reference,
-            predictor.run_batch(batch),
+            predictor.run_resized(_as_uint8_bgr(batch, prepared.manifest)),
             tolerance,
             (batch.shape[2], batch.shape[3]),
             prepared.image_source,
@@ -279,3 +279,11 @@ def _check_parity(
         for batch, reference in prepared.checks
     ]
     return merge_reports(reports), runtime_precision
+
+
+def _as_uint8_bgr(batch: np.ndarray, manifest: ArtifactManifest) -> np.ndarray:
+    """[B, 3, H, W] float RGB tensors back to the resized [B, H, W, 3] uint8 BGR images they were
+    made from (exact: every value is k * scale), to check artifacts through the path
+    `Predictor.predict_arrays` takes."""
+    values = np.rint(batch / np.float32(manifest.preprocessing.scale))
+    return np.ascontiguousarray(values.clip(0, 255).astype(np.uint8)[:, ::-1].transpose(0, 2, 3, 1))

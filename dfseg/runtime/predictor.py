@@ -24,7 +24,7 @@ from dfseg.runtime.errors import ArtifactError, BackendError
 from dfseg.runtime.images import ImageInput, as_bgr_array
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.runtime.postprocess import PostprocessSettings, to_detections
-from dfseg.runtime.preprocess import preprocess_batch, resize_batch
+from dfseg.runtime.preprocess import preprocess_batch, resize_batch, write_tensor
 from dfseg.structures import Detections
 from dfseg.structures.manifest import ArtifactManifest
 
@@ -149,6 +149,17 @@ class Predictor:
         largest batch, and padded with blank images up to a static batch size (their outputs
         dropped)."""
         return self._run_chunks(batch, self.backend.run)
+
+    def run_resized(self, images_bgr: np.ndarray) -> RawOutputs:
+        """Run resized images [B, H, W, 3] uint8 BGR as `predict_arrays` does: through the
+        backend's uint8 path when it has one (conversion inside the graph), else converted to
+        the float tensor first."""
+        if self.backend.accepts_uint8:
+            return self._run_chunks(images_bgr, self.backend.run_uint8)
+        tensor = np.empty((len(images_bgr), 3, *images_bgr.shape[1:3]), dtype=np.float32)
+        for index, image in enumerate(images_bgr):
+            write_tensor(image, self.manifest.preprocessing.scale, tensor[index])
+        return self.run_batch(tensor)
 
     def _run_chunks(self, batch: np.ndarray, run: Callable[[np.ndarray], RawOutputs]) -> RawOutputs:
         fixed, limit = self.backend.fixed_batch, self.backend.max_batch

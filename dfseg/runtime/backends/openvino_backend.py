@@ -118,7 +118,8 @@ class OpenVinoBackend(Backend):
         factor = ops.constant(np.float32(self.manifest.preprocessing.scale))
         # Multiply by float32(scale) like the numpy path (a `scale(255)` division differs by an
         # ulp, which random-weight test models amplify).
-        steps.convert_color(ColorFormat.RGB).custom(lambda node: ops.multiply(node, factor).output(0))
+        steps.convert_color(ColorFormat.RGB)
+        steps.custom(lambda node: ops.multiply(node, factor).output(0))
         return processor.build()
 
     def _infer(self, request: Any, images: np.ndarray) -> RawOutputs:
