@@ -49,9 +49,9 @@ class Backend(ABC):
     """
 
     name: ClassVar[str]
-    # True when `run_uint8` takes resized uint8 BGR images and converts them inside the graph
-    # (cheaper than converting to a float tensor in numpy first).
-    accepts_uint8: ClassVar[bool] = False
+    # True when `run_uint8` can take resized uint8 BGR images and convert them inside the graph
+    # (cheaper than converting to a float tensor in numpy first); see `accepts_uint8`.
+    supports_uint8: ClassVar[bool] = False
 
     def __init__(self, path: Path, manifest: ArtifactManifest, options: BackendOptions) -> None:
         self.path = path
@@ -84,6 +84,11 @@ class Backend(ABC):
     def max_batch(self) -> int | None:
         """The largest batch one call may take (None: no limit)."""
         return self.fixed_batch
+
+    @property
+    def accepts_uint8(self) -> bool:
+        """Whether `Predictor` should feed `run_uint8` rather than `run`."""
+        return self.supports_uint8
 
     @property
     def dynamic_size(self) -> bool:
