@@ -15,12 +15,12 @@ ENGINE_FILE = "model.engine"
 WORKSPACE_BYTES = 4 << 30
 
 
-def _parse_onnx(trt: Any, builder: Any, onnx_path: Path) -> Any:
+def _parse_onnx(trt: Any, builder: Any, logger: Any, onnx_path: Path) -> Any:
     flags = 0
     if int(trt.__version__.split(".")[0]) < 10:  # explicit batch is the only mode from 10 on
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, builder.logger)
+    parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes(), path=str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ExportError(f"TensorRT could not parse {onnx_path}: {errors}")
@@ -64,7 +64,7 @@ def export_tensorrt(
     trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = _parse_onnx(trt, builder, onnx_path)
+    network = _parse_onnx(trt, builder, logger, onnx_path)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     if half:
