@@ -82,12 +82,13 @@ def _render(report: object) -> None:
             None if parity is None else f"{parity.matched}/{parity.compared}",
             None if parity is None else f"{parity.max_score_diff:.2e}",
             None if parity is None else f"{parity.max_box_diff_px:.3f}",
+            None if parity is None or parity.min_box_iou is None else parity.min_box_iou,
             None if parity is None or parity.min_mask_iou is None else parity.min_mask_iou,
             "[green]ok[/]" if artifact.passed else "[red]FAILED[/]",
         ])  # fmt: skip
     columns = [
         "Artifact", "Compute", "Size MB", "Time s", "Matched", "Max score diff",
-        "Max box diff px", "Min mask IoU", "Parity",
+        "Max box diff px", "Min box IoU", "Min mask IoU", "Parity",
     ]  # fmt: skip
     out = render.console()
     title = (

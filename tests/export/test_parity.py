@@ -83,3 +83,19 @@ def test_reduced_precision_is_judged_more_loosely() -> None:
     fp32, bf16 = tolerance_for("fp32", 0.5), tolerance_for("bf16", 0.5)
     assert bf16.score > fp32.score and bf16.box_fraction > fp32.box_fraction
     assert bf16.mask_iou < fp32.mask_iou
+
+
+def test_reduced_precision_judges_boxes_by_iou() -> None:
+    reference = _outputs(np.random.default_rng(5))
+    reference.scores[0] = np.linspace(0.99, 0.9, 6)  # all above the threshold
+    tolerance = tolerance_for("bf16", 0.5)
+    shifted = RawOutputs(
+        reference.labels, reference.scores, reference.boxes + 0.0, reference.mask_logits
+    )
+    width = reference.boxes[0, 0, 2] - reference.boxes[0, 0, 0]
+    shifted.boxes[0, 0, [0, 2]] += 0.03 * width  # IoU ~0.94: the same detection
+    report = compare_outputs(reference, shifted, tolerance, (64, 64), "test", "bf16")
+    assert report.passed and report.min_box_iou is not None and 0.9 < report.min_box_iou < 0.95
+    shifted.boxes[0, 0, [0, 2]] += 0.2 * width  # IoU ~0.7: not the same box any more
+    report = compare_outputs(reference, shifted, tolerance, (64, 64), "test", "bf16")
+    assert not report.passed and any("box IoU" in failure for failure in report.failures)
