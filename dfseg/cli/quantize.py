@@ -26,6 +26,9 @@ def quantize(
         None, min=1, help="Calibration subset size (train images)."
     ),
     preset: Literal["performance", "mixed"] | None = typer.Option(None, help="NNCF preset."),
+    int8_precision: Literal["default", "fp32"] = typer.Option(
+        "default", help="Compute precision of layers left in floating point (default: bf16 here)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing openvino-int8."),
     threads: int | None = typer.Option(None, min=1, help="CPU threads for validation."),
     as_json: bool = JSON_OPT,
@@ -51,6 +54,7 @@ def quantize(
         metric=metric or section.metric,
         calibration_images=calibration_images or section.calibration_images,
         preset=preset or section.preset,
+        int8_precision=int8_precision,
         threads=threads,
         force=force,
     )
