@@ -26,8 +26,10 @@ def quantize(
         None, min=1, help="Calibration subset size (train images)."
     ),
     preset: Literal["performance", "mixed"] | None = typer.Option(None, help="NNCF preset."),
-    int8_precision: Literal["default", "fp32"] = typer.Option(
-        "default", help="Compute precision of layers left in floating point (default: bf16 here)."
+    int8_precision: Literal["fp32", "default"] = typer.Option(
+        "fp32",
+        help="Compute precision of the layers left in floating point: fp32 (what accuracy "
+        "control checks) or default (the device's, bf16 on recent CPUs: faster, less exact).",
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing openvino-int8."),
     threads: int | None = typer.Option(None, min=1, help="CPU threads for validation."),
