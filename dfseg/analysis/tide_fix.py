@@ -11,7 +11,8 @@ Two more, TIDE's "special" errors: false_positives removes every false positive,
 removes every object nobody found.
 
 For AP50 the cases are classified at IoU 0.5. For AP50-95 they are classified again at each COCO
-IoU threshold, the fix is evaluated at that threshold, and the gains are averaged. Fixes only
+IoU threshold, the fix is evaluated at that threshold, and the gains are averaged (over the
+thresholds where AP stays defined). Fixes only
 remove false positives, add true positives or drop unfound objects, so a dAP is never negative.
 """
 
@@ -94,9 +95,15 @@ def error_ap_deltas(
             gts, preds = apply_fix(cases, ground_truths, predictions, fix)
             fixed[row, index] = _ap(gts, preds, iou_type, threshold, num_classes)
         report(progress, ProgressEvent(f"dAP {iou_type}", index + 1, len(thresholds)))
-    ap = float(base.mean())
-    delta = {fix: float((fixed[row] - base).mean()) for row, fix in enumerate(FIXES)}
-    return ApDeltas(iou_type=iou_type, metric=metric, ap=ap, delta=delta)
+    delta = {fix: _mean_defined(fixed[row] - base) for row, fix in enumerate(FIXES)}
+    return ApDeltas(iou_type=iou_type, metric=metric, ap=_mean_defined(base), delta=delta)
+
+
+def _mean_defined(values: np.ndarray) -> float:
+    """Mean over the IoU thresholds where AP is defined (a fix that drops every object of the
+    dataset at some thresholds leaves none to measure there); NaN when it is defined nowhere."""
+    defined = values[np.isfinite(values)]
+    return float(defined.mean()) if len(defined) else float("nan")
 
 
 def _ap(
