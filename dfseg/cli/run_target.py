@@ -83,7 +83,8 @@ def run_manifest(target: RunTarget) -> ArtifactManifest:
     """The manifest of the run's best.pt (classes, task, tuned threshold), without building the
     model."""
     from dfseg.nn.trained import read_trained_manifest
+    from dfseg.runtime.artifacts import BEST_CHECKPOINT
     from dfseg.training.checkpoint_io import load_payload
 
-    best = target.run_dir / "best.pt"
+    best = target.run_dir / BEST_CHECKPOINT
     return read_trained_manifest(load_payload(best), best)
