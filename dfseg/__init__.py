@@ -22,7 +22,8 @@ def load(artifact: Any, **kwargs: Any) -> Predictor:
         artifact: a run folder, a `best.pt`/`last.pt` checkpoint, an `.onnx` file, an OpenVINO
             `.xml` file or a TensorRT `.engine` file. The backend is chosen from the file type and
             the manifest next to it.
-        **kwargs: forwarded to `dfseg.runtime.load_predictor` (device, threshold, ...).
+        **kwargs: forwarded to `dfseg.runtime.predictor.load_predictor` (backend, device, conf,
+            class_conf, threads, precision, rect, ...).
 
     Returns:
         A `Predictor`: call it on images (paths or HWC BGR arrays) to get `Detections`.

@@ -30,7 +30,9 @@ def info(
     """Show parameters (total, trainable, per part), FLOPs and output shapes."""
     from dfseg.nn.info import model_info
 
-    chosen_size, chosen_task, classes, hw = "s", "detect", 80, (640, 640)
+    chosen_size: str = "s"
+    chosen_task: Literal["detect", "segment"] = "detect"
+    classes, hw = 80, (640, 640)
     if project is not None:
         config = load(project, overrides)
         chosen_size, chosen_task = config.model.size, config.project.task
