@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/ruff check dfseg tests benchmarks examples
 
 typecheck: install
-	$(BIN)/mypy dfseg/config dfseg/cli dfseg/ops dfseg/structures
+	$(BIN)/mypy dfseg/config dfseg/cli dfseg/ops dfseg/structures dfseg/runtime
 
 layers: install
 	$(BIN)/lint-imports
