@@ -24,9 +24,12 @@ def read_image_bgr(path: Path | str) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: image not found")
-    # np.fromfile + imdecode also reads names cv2.imread cannot (non-ASCII on Windows).
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    # cv2.imread as training reads images: it recovers slightly truncated JPEGs that imdecode
+    # rejects. np.fromfile + imdecode then reads names imread cannot (non-ASCII on Windows).
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        data = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ImageReadError(f"{path}: not a readable image (empty, truncated or unknown format)")
     return image

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from dfseg.ops.resize import compute_resize
@@ -47,3 +49,18 @@ def test_detections_use_class_thresholds_and_map_back() -> None:
     assert not detections.masks[0][:, 100:].any() and not detections.masks[0][50:].any()
     top = to_detections(raw, 0, params, ["a", "b"], PostprocessSettings(conf=0.0, max_det=1))
     assert len(top) == 1 and top.scores[0] == np.float32(0.9)
+
+
+def test_truncated_jpegs_are_read_as_training_reads_them(tmp_path: Path) -> None:
+    import cv2
+
+    from dfseg.runtime.images import read_image_bgr
+
+    image = np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(encoded.tobytes()[:-200])  # drop the end of the scan and the EOI marker
+    decoded = read_image_bgr(truncated)
+    assert decoded.shape == (64, 96, 3)
+    assert np.array_equal(decoded, cv2.imread(str(truncated)))
