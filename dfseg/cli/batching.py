@@ -45,8 +45,8 @@ def batching(
     """
     from dfseg.analysis.batching import run_batching
     from dfseg.analysis.predict import read_dataset_image_bgr
-    from dfseg.analysis.run_folder import create_output_dir
     from dfseg.runtime.predictor import load_predictor
+    from dfseg.structures.run_folders import create_numbered_dir
 
     sizes = _batch_sizes(batch_sizes)
     run = resolve_run(target, overrides)
@@ -55,7 +55,7 @@ def batching(
         weights or run.run_dir, backend, device, threads=threads, precision=precision
     )
     arrays = [read_dataset_image_bgr(path) for path in split.image_paths]
-    out_dir = create_output_dir(run.run_dir, "batching")
+    out_dir = create_numbered_dir(run.run_dir, "batching")
     with render.ProgressRenderer() as progress:
         report = run_batching(
             predictor, arrays, sizes, out_dir, warmup, repeats, None if as_json else progress

@@ -33,7 +33,7 @@ def bench(
     max_images); options override it.
     """
     from dfseg.analysis.bench import BenchSettings, run_bench
-    from dfseg.analysis.run_folder import create_output_dir
+    from dfseg.structures.run_folders import create_numbered_dir
 
     if metric not in ("map50_95", "map50", "f1"):
         raise typer.BadParameter(
@@ -51,7 +51,7 @@ def bench(
         devices=tuple(device),
     )
     threshold = run_manifest(run).threshold
-    out_dir = create_output_dir(run.run_dir, "bench")
+    out_dir = create_numbered_dir(run.run_dir, "bench")
     with render.ProgressRenderer() as progress:
         report = run_bench(
             run.run_dir, images, out_dir, settings, threshold, None if as_json else progress

@@ -41,7 +41,7 @@ def errors(
     """
     from dfseg.analysis.error_analysis import run_error_analysis
     from dfseg.analysis.error_report import ErrorSettings
-    from dfseg.analysis.run_folder import create_output_dir
+    from dfseg.structures.run_folders import create_numbered_dir
 
     run = resolve_run(target, overrides)
     images = split_images(run, split)
@@ -49,7 +49,7 @@ def errors(
         confidence_threshold=conf, iou_threshold=iou, dap_metric=dap, worst_images=worst,
         gallery_limit=gallery_limit,
     )  # fmt: skip
-    out_dir = create_output_dir(run.run_dir, "errors")
+    out_dir = create_numbered_dir(run.run_dir, "errors")
     with render.ProgressRenderer() as progress:
         report = run_error_analysis(
             weights or run.run_dir, images, out_dir, settings, threads=threads,

@@ -3,11 +3,11 @@ best.pt or newest export), or the newest run under a project's output root."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from dfseg.runtime.errors import ArtifactError
 from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest, ManifestError
+from dfseg.structures.run_folders import latest_numbered_dir
 
 BEST_CHECKPOINT = "best.pt"
 EXPORT_DIR = "export"
@@ -35,7 +35,6 @@ FORMAT_SUFFIXES = {
     "openvino": ".xml",
     "tensorrt": ".engine",
 }
-_RUN_PATTERN = re.compile(r"^(?P<stem>.+?)(?:-(?P<index>\d+))?$")
 
 
 def default_backend(path: Path) -> str:
@@ -51,14 +50,7 @@ def default_backend(path: Path) -> str:
 
 def latest_run_dir(root: Path, stem: str = RUN_STEM) -> Path | None:
     """The run folder (`exp`, `exp-2`, ...) with the highest index holding a best.pt, or None."""
-    if not root.is_dir():
-        return None
-    runs: list[tuple[int, Path]] = []
-    for child in root.iterdir():
-        match = _RUN_PATTERN.match(child.name)
-        if child.is_dir() and match and match["stem"] == stem and is_run_dir(child):
-            runs.append((int(match["index"] or 1), child))
-    return max(runs)[1] if runs else None
+    return latest_numbered_dir(root, stem, BEST_CHECKPOINT)
 
 
 def is_run_dir(path: Path) -> bool:

@@ -24,6 +24,7 @@ from dfseg.runtime.sinks import (
 )
 from dfseg.runtime.sources import Frame, Source, SourceScan, VideoStream, open_sources
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
+from dfseg.structures.run_folders import create_numbered_dir
 
 INFER_STEM = "infer"
 
@@ -83,20 +84,6 @@ class InferReport(BaseModel):
     per_class: dict[str, int] = {}
     timing_ms: dict[str, float] = {}
     seconds: float = 0.0
-
-
-def next_output_dir(root: Path, stem: str = INFER_STEM) -> Path:
-    """Create and return the next free `<root>/<stem>`, `<stem>-2`, ... (never reused)."""
-    root.mkdir(parents=True, exist_ok=True)
-    index = 1
-    while True:
-        candidate = root / (stem if index == 1 else f"{stem}-{index}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            index += 1
-            continue
-        return candidate
 
 
 def build_sinks(out_dir: Path, options: InferOptions, segment: bool) -> list[Sink]:
@@ -226,5 +213,5 @@ def run_infer(
     )  # fmt: skip
     scan = open_sources(source)
     run_dir = run_dir_of(artifact)
-    out_dir = next_output_dir(run_dir if run_dir is not None else artifact.parent)
+    out_dir = create_numbered_dir(run_dir if run_dir is not None else artifact.parent, INFER_STEM)
     return infer(predictor, scan, out_dir, options, progress)
