@@ -121,6 +121,7 @@ def infer(
     sinks = build_sinks(out_dir, options, predictor.task == "segment")
     counts: Counter[str] = Counter()
     total, done = scan.total, 0
+    predictor.warmup()  # the reported speed is steady-state, as in `dfseg bench`
     try:
         for source in scan.sources:
             video = _video_info(source)

@@ -23,7 +23,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    result = runner.invoke(app, ["demo", "--out", str(out), "--images", "40", "--force"])
+    result = runner.invoke(app, ["demo", "--out", str(out), "--images", "40", "--until", "split"])
     assert result.exit_code == 0, result.output
     return out / "project.yaml"
 

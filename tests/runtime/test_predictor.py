@@ -64,6 +64,14 @@ def test_outputs_are_in_original_pixels(predictor: Predictor) -> None:
         assert detections.names[0] in ["circle", "square", "triangle"]
 
 
+def test_warmup_is_left_out_of_the_stage_times(segment_run_dir: Path) -> None:
+    fresh = load_predictor(segment_run_dir, threads=2)
+    fresh.warmup()
+    assert fresh.times.images == 0 and fresh.times.inference == 0.0
+    fresh.predict_batch(_images(2), batch_size=1)
+    assert fresh.times.images == 2 and fresh.times.inference > 0.0
+
+
 def test_paths_and_arrays_give_the_same_result(predictor: Predictor, tmp_path: Path) -> None:
     image = _images(1)[0]
     path = tmp_path / "näme.png"  # non-ASCII file names work
