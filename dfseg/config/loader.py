@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from dfseg.config.errors import ConfigError, ConfigProblem, _first_model, problems_from_errors
-from dfseg.config.project import ProjectConfig
+from dfseg.config.project import PRETRAINED_DOWNLOADS, ProjectConfig
 
 
 def load_project(path: str | Path, overrides: Sequence[str] = ()) -> ProjectConfig:
@@ -115,7 +115,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], file: Path |
             )
             continue
         value = _parse_value(raw)
-        if _is_path_key(key) and isinstance(value, str) and value:
+        is_file_name = isinstance(value, str) and value not in ("", *PRETRAINED_DOWNLOADS)
+        if is_file_name and _is_path_key(key):
             value = str(Path(value).expanduser().resolve())
         target = data
         parts = key.split(".")

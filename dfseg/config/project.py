@@ -132,6 +132,10 @@ def _class_names(value: list[str] | dict[int, str]) -> list[str]:
     return [value[i] for i in ids]
 
 
+# `model.pretrained` values that name official weights to download rather than a file.
+PRETRAINED_DOWNLOADS = ("coco", "obj2coco")
+
+
 class ModelSection(Section):
     """Which D-FINE size to build and where its starting weights come from."""
 
@@ -146,7 +150,7 @@ class ModelSection(Section):
 
     def pretrained_path(self, base_dir: Path | None) -> Path | None:
         """The checkpoint path when `pretrained` names a file, else None."""
-        if self.pretrained is None or self.pretrained in ("coco", "obj2coco"):
+        if self.pretrained is None or self.pretrained in PRETRAINED_DOWNLOADS:
             return None
         path = Path(self.pretrained).expanduser()
         if base_dir is not None and not path.is_absolute():

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dfseg.errors import DfsegError
 from dfseg.nn.model import DFine
 
 # Buffers that depend on the model's input size: always rebuilt, never taken from a file.
@@ -27,7 +28,7 @@ CLASS_DEPENDENT_PREFIXES = (
 MASK_HEAD_PREFIX = "mask_head."
 
 
-class CheckpointError(Exception):
+class CheckpointError(DfsegError):
     """A file or dict that cannot be loaded into the model (the message says why and how to fix)."""
 
 

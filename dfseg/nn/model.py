@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from dfseg.errors import DfsegError
 from dfseg.nn.dfine_decoder import DFineDecoder
 from dfseg.nn.hgnetv2 import ConvBNAct, HGNetv2
 from dfseg.nn.hybrid_encoder import HybridEncoder
@@ -20,7 +21,7 @@ Task = Literal["detect", "segment"]
 TASKS: tuple[str, ...] = ("detect", "segment")
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(DfsegError, ValueError):
     """A model spec (size, classes, task, image size) that cannot be built."""
 
 

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from dfseg.errors import DfsegError
 from dfseg.nn.checkpoint import CheckpointError, extract_state_dict, read_checkpoint
 
 RELEASE_URL = "https://github.com/Peterande/storage/releases/download/dfinev1.0"
@@ -33,7 +34,7 @@ PRETRAINED_FILES: dict[tuple[str, str], str] = {
 ProgressCallback = Callable[[int, int | None], None]
 
 
-class PretrainedDownloadError(Exception):
+class PretrainedDownloadError(DfsegError):
     """Weights could not be downloaded or the downloaded file is not a valid checkpoint."""
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from dfseg.config import ProjectConfig, get_settings
+from dfseg.config.project import PRETRAINED_DOWNLOADS
 from dfseg.config.train import DEFAULT_OPTIMIZER_SETTINGS
 from dfseg.data.augment_settings import AugmentSettings
 from dfseg.data.dataset import InstanceDataset
@@ -93,7 +94,7 @@ def _pretrained_source(config: ProjectConfig, progress: ProgressCallback | None)
     name = config.model.pretrained
     if name is None:
         return None
-    if name in ("coco", "obj2coco"):
+    if name in PRETRAINED_DOWNLOADS:
         try:
             return download_pretrained(
                 config.model.size,

@@ -133,6 +133,11 @@ def test_override_paths_resolve_against_the_current_directory(
     monkeypatch.chdir(elsewhere)
     config = load_project(path, ["data.path=mydata"])
     assert config.data.path == elsewhere / "mydata"
+    weights = load_project(path, ["model.pretrained=w/best.pt"]).model
+    assert weights.pretrained_path(None) == elsewhere / "w" / "best.pt"
+    for name in ("coco", "obj2coco"):  # download names are not file names
+        download = load_project(path, [f"model.pretrained={name}"]).model
+        assert download.pretrained == name and download.pretrained_path(None) is None
 
 
 def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
