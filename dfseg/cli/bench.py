@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from dfseg.cli import render
 from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG
 from dfseg.cli.run_target import RUN_ARG, resolve_run, run_manifest, split_images
+
+if TYPE_CHECKING:
+    from dfseg.analysis.bench_report import BenchReport
 
 
 def bench(
@@ -23,7 +26,7 @@ def bench(
     ),
     device: list[str] = typer.Option(["cpu"], help="Devices to run on (repeat: cpu, cuda)."),
     as_json: bool = JSON_OPT,
-) -> None:
+) -> BenchReport:
     """Accuracy and latency of the checkpoint and every export of a run, against torch FP32.
 
     Runs on the test split (val without one): status, size, mAP, F1/P/R at the run's threshold,
@@ -59,15 +62,14 @@ def bench(
     if as_json:
         render.dump_json(report)
     else:
-        _render(report)
+        render_report(report)
     if not report.passed:
         raise typer.Exit(code=1)
+    return report
 
 
-def _render(report: object) -> None:
-    from dfseg.analysis.bench_report import BenchReport
-
-    assert isinstance(report, BenchReport)
+def render_report(report: BenchReport) -> None:
+    """The bench table (one row per format x precision x device) and where the results are."""
     group = report.metric_group
     columns = [
         "Format", "Status", "Size MB", "mAP50-95", "mAP50", "F1", "P", "R", "Drop",

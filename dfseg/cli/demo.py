@@ -47,12 +47,13 @@ def demo(
     started = time.monotonic()
     project_file = _prepare(out, task, images, image_size, force)
     config = load_project(project_file)
+    results: dict[str, object] = {}
     for name, command, action in _stages(project_file, config, epochs, image_size):
         _stage(name, command)
-        action()
+        results[name] = action()
         if name == until:
             break
-    _finish(config, started, trained=until not in ("check", "split"))
+    _finish(config, started, results)
 
 
 def _stages(
@@ -192,12 +193,17 @@ def _unseen_images(folder: Path, image_size: int) -> Path:
     return folder / "images"
 
 
-def _finish(config: ProjectConfig, started: float, trained: bool) -> None:
+def _finish(config: ProjectConfig, started: float, results: dict[str, object]) -> None:
+    """The bench table again (when bench ran), then the folders the demo wrote."""
+    from dfseg.analysis.bench_report import BenchReport
     from dfseg.training.run_dir import latest_run_dir
 
-    run = latest_run_dir(config.output_root) if trained else None
+    run = latest_run_dir(config.output_root) if "train" in results else None
     out = render.console()
     out.rule("[bold green]demo finished")
+    bench = results.get("bench")
+    if isinstance(bench, BenchReport):
+        bench_cmd.render_report(bench)
     if run is not None:
         rows = [[str(path)] for path in sorted(run.iterdir()) if path.is_dir()]
         exports = run / "export"

@@ -34,6 +34,8 @@ def test_demo_runs_every_stage_and_benches_every_format(tmp_path: Path) -> None:
     predicted = sorted(p.name for p in (run / "infer").glob("*.jpg"))
     assert predicted == [f"{i:05d}.jpg" for i in range(8)]  # the unseen images, annotated
     assert len((run / "infer" / "predictions.jsonl").read_text().splitlines()) == 8
+    summary = result.output.rsplit("demo finished", 1)[1]  # ends with the bench table and paths
+    assert all(name in summary for name in exports) and str(run / "infer") in summary
     for stage in ("dfseg train", "dfseg export", "dfseg quantize", "dfseg bench", "dfseg infer"):
         assert f"$ {stage} " in result.output  # each stage shows the command that runs it
 
