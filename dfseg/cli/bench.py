@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import typer
 
 from dfseg.cli import render
 from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG
 from dfseg.cli.run_target import RUN_ARG, resolve_run, run_manifest, split_images
-
-if TYPE_CHECKING:
-    from dfseg.analysis.bench_report import BenchReport
 
 
 def bench(
@@ -26,7 +23,7 @@ def bench(
     ),
     device: list[str] = typer.Option(["cpu"], help="Devices to run on (repeat: cpu, cuda)."),
     as_json: bool = JSON_OPT,
-) -> BenchReport:
+) -> object:
     """Accuracy and latency of the checkpoint and every export of a run, against torch FP32.
 
     Runs on the test split (val without one): status, size, mAP, F1/P/R at the run's threshold,
@@ -68,8 +65,11 @@ def bench(
     return report
 
 
-def render_report(report: BenchReport) -> None:
+def render_report(report: object) -> None:
     """The bench table (one row per format x precision x device) and where the results are."""
+    from dfseg.analysis.bench_report import BenchReport
+
+    assert isinstance(report, BenchReport)
     group = report.metric_group
     columns = [
         "Format", "Status", "Size MB", "mAP50-95", "mAP50", "F1", "P", "R", "Drop",

@@ -19,6 +19,7 @@ own hint (what users run).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import shutil
 import sys
@@ -45,10 +46,15 @@ from dfseg.metrics import (
 from dfseg.metrics.masks import encode_bool_masks
 from dfseg.runtime.artifacts import EXPORT_DIR
 from dfseg.runtime.backends.base import raw_outputs_from
-from dfseg.runtime.backends.openvino_backend import PRECISION_HINT, import_openvino
+from dfseg.runtime.backends.openvino_backend import (
+    PRECISION_HINT,
+    import_openvino,
+    openvino_core,
+)
 from dfseg.runtime.postprocess import PostprocessSettings, to_detections
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.runtime.preprocess import preprocess_image
+from dfseg.runtime.signal_stack import install_signal_stack
 from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest, ManifestError
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 
@@ -221,8 +227,10 @@ def quantize_openvino(
     validation = _Validation(data, manifest, options.metric)
     calibration = data.calibration_images[: options.calibration_images]
     report(progress, ProgressEvent("quantize", 0, None, message=_plan(options, len(calibration))))
-    model = ov.Core().read_model(str(fp32_xml))
+    model = openvino_core().read_model(str(fp32_xml))
     quantized = _quantize(nncf, model, calibration, validation, manifest, options)
+    gc.collect()  # NNCF's own Cores go now, then the thread gets a stack that stays valid
+    install_signal_stack()
     _write_int8(ov, quantized, manifest, fp32_xml, folder, options.int8_precision)
     report(progress, ProgressEvent("quantize", 0, None, message="validating FP32 and INT8"))
     fp32 = _evaluate(fp32_xml, validation, options, progress)

@@ -14,6 +14,7 @@ from run_fixtures import copy_run, trained_tiny_run
 
 from dfseg.analysis.bench_targets import find_bench_targets
 from dfseg.cli.app import app
+from dfseg.runtime.signal_stack import current_signal_stack, owned_signal_stack
 from dfseg.structures.manifest import ArtifactManifest
 
 runner = CliRunner()
@@ -49,6 +50,8 @@ def test_accuracy_aware_int8_stays_within_the_drop_and_shows_up_in_bench(
     assert (run / "export" / "openvino-fp32-b1" / "model.xml").is_file()  # exported on the way
     names = [t.name for t in find_bench_targets(run)]
     assert "openvino-int8:fp32 cpu" in names and "openvino-int8:default cpu" in names
+
+    assert current_signal_stack()[0] == owned_signal_stack()  # not one NNCF's Cores unmapped
 
     again = runner.invoke(app, ["quantize", str(run), "--mode", "basic"])
     assert again.exit_code == 2 and "already exists" in again.output

@@ -8,6 +8,7 @@ records what the device actually resolved in `info["precision"]`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,14 @@ def import_openvino() -> Any:
     except ImportError:
         raise missing_dependency("openvino", "export", "The openvino backend") from None
     return openvino
+
+
+@functools.cache
+def openvino_core() -> Any:
+    """The process's one `ov.Core`. Every Core loads its own CPU plugin, and plugins whose
+    lifetimes overlap without nesting leave a dangling signal stack behind (see
+    `dfseg.runtime.signal_stack`); one Core that lives as long as the process never does."""
+    return import_openvino().Core()
 
 
 def precision_hint(requested: str | None, manifest: ArtifactManifest) -> str | None:
@@ -72,8 +81,7 @@ class OpenVinoBackend(Backend):
 
     def __init__(self, path: Path, manifest: ArtifactManifest, options: BackendOptions) -> None:
         super().__init__(path, manifest, options)
-        ov = import_openvino()
-        self.core = ov.Core()
+        self.core = openvino_core()
         self.device = (options.device or "CPU").upper()
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         hint = precision_hint(options.precision, manifest)
