@@ -137,7 +137,7 @@ def _bench_one(
     except Exception as exc:  # a configuration that cannot run is a result, not a crash
         return row.model_copy(update={"status": "failed", "reason": _reason(exc)})
     _draw_predictions(predictor, split, predictions, out_dir, target.name, settings, threshold)
-    return row.model_copy(
+    measured = row.model_copy(
         update={
             "inference_precision": predictor.backend.info.get("precision"),
             "box": evaluation.overall.box,
@@ -146,6 +146,10 @@ def _bench_one(
             "latency": latency,
         }
     )
+    if target.parity_failure is None:
+        return measured
+    reason = f"exported, but its parity check against torch failed: {target.parity_failure}"
+    return measured.model_copy(update={"status": "validation_failed", "reason": reason[:300]})
 
 
 def _reason(exc: Exception) -> str:
@@ -175,9 +179,11 @@ def _judged(
 
 
 def _judge(row: BenchRow, reference: float | None, settings: BenchSettings) -> BenchRow:
-    if row.status != "ok" or row.metric is None:
+    if row.metric is None:
         return row
     drop = None if reference is None else reference - row.metric
+    if row.status != "ok":  # already judged: its export failed the parity check
+        return row.model_copy(update={"drop": drop})
     status: Status = row.status
     reason = row.reason
     if not np.isfinite(row.metric):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dfseg.export.parity import ParityReport
 from dfseg.runtime.artifacts import BEST_CHECKPOINT, EXPORT_DIR, model_file_in
 from dfseg.runtime.errors import ArtifactError
 from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest, ManifestError
@@ -37,6 +38,8 @@ class BenchTarget:
         device: "cpu" or "cuda".
         inference_precision: the OpenVINO precision hint ("fp32" or "default"), else None.
         problem: why the artifact cannot run at all (an unreadable manifest, a missing file).
+        parity_failure: why the artifact failed the parity check of `dfseg export` (it still
+            runs, and its row says so).
     """
 
     name: str
@@ -48,6 +51,7 @@ class BenchTarget:
     device: str
     inference_precision: str | None = None
     problem: str | None = None
+    parity_failure: str | None = None
 
     @property
     def is_reference(self) -> bool:
@@ -84,6 +88,8 @@ def find_bench_targets(run_dir: Path, devices: Sequence[str] = ("cpu",)) -> list
             problem = problem or f"{fmt} cannot run on {', '.join(devices)}"
             runnable = [devices[0]]
         label = "torch" if fmt == "checkpoint" else folder.name
+        parity = None if fmt == "checkpoint" else ParityReport.read(folder)
+        parity_failure = "; ".join(parity.failures) if parity and not parity.passed else None
         for device in runnable:
             for hint in OPENVINO_PRECISIONS if fmt == "openvino" else (None,):
                 targets.append(
@@ -97,6 +103,7 @@ def find_bench_targets(run_dir: Path, devices: Sequence[str] = ("cpu",)) -> list
                         device=device,
                         inference_precision=hint,
                         problem=problem,
+                        parity_failure=parity_failure,
                     )
                 )
     return targets

@@ -224,6 +224,7 @@ def _export_one(
         raise
     seconds = time.perf_counter() - started
     parity, runtime_precision = _check_parity(folder / file_name, backend_name, prepared, options)
+    parity.write(folder)  # `dfseg bench` shows an artifact that failed it
     size = sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
     return ArtifactReport(
         format=fmt,

@@ -8,6 +8,7 @@ detection of the same label whose score is within tolerance, picking the highest
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
@@ -53,6 +54,9 @@ def tolerance_for(precision: str, threshold: float) -> ParityTolerance:
     )
 
 
+PARITY_FILE = "parity.json"
+
+
 class ParityReport(BaseModel):
     """How an artifact's outputs compare with torch's.
 
@@ -79,6 +83,20 @@ class ParityReport(BaseModel):
     tolerance: dict[str, float]
     passed: bool
     failures: list[str]
+
+    def write(self, folder: Path) -> Path:
+        """Save beside the artifact (`parity.json`), for later commands to read."""
+        path = folder / PARITY_FILE
+        path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, folder: Path) -> ParityReport | None:
+        """The report saved in `folder`; None when there is none or it cannot be read."""
+        try:
+            return cls.model_validate_json((folder / PARITY_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
 
 @dataclass

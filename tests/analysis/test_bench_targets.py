@@ -7,6 +7,7 @@ from pathlib import Path
 from dfseg.analysis.bench import BenchSettings, _judge
 from dfseg.analysis.bench_report import BenchRow
 from dfseg.analysis.bench_targets import find_bench_targets
+from dfseg.export.parity import ParityReport
 from dfseg.structures.manifest import ArtifactManifest, ModelDescription, Preprocessing
 
 
@@ -47,6 +48,25 @@ def test_every_export_is_a_target_and_openvino_runs_per_precision(tmp_path: Path
     assert "cannot run on cpu" in (targets["trt-fp16-b1 cpu"].problem or "")
     assert "manifest" in (targets["half-written cpu"].problem or "")
     assert targets["onnx-fp32-b1 cpu"].problem is None
+
+
+def test_a_failed_parity_check_is_carried_to_the_target(tmp_path: Path) -> None:
+    (tmp_path / "best.pt").write_bytes(b"0")
+    for name, passed in (("onnx-fp32-b1", True), ("onnx-fp32-dyn", False)):
+        folder = write_export(tmp_path, name, "onnx", "fp32", "model.onnx")
+        ParityReport(
+            images=2, image_source="val", precision="fp32", compared=4, matched=3 + passed,
+            max_score_diff=0.0, max_box_diff_px=0.0, tolerance={}, passed=passed,
+            failures=[] if passed else ["1 of 4 detections unmatched"],
+        ).write(folder)  # fmt: skip
+    write_export(tmp_path, "onnx-old", "onnx", "fp32", "model.onnx")  # exported before parity.json
+    failures = {t.name: t.parity_failure for t in find_bench_targets(tmp_path)}
+    assert failures == {
+        "torch cpu": None,
+        "onnx-fp32-b1 cpu": None,
+        "onnx-fp32-dyn cpu": "1 of 4 detections unmatched",
+        "onnx-old cpu": None,
+    }
 
 
 def test_cuda_adds_rows_for_formats_that_run_there(tmp_path: Path) -> None:

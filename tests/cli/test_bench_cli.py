@@ -86,3 +86,14 @@ def test_bench_rows_csv_and_max_drop_exit_code(exported_run: tuple[Path, Path]) 
     assert passing.exit_code == 0, passing.output
     assert "onnx-broken" in passing.stdout and "manifest" in passing.stdout  # failed, with reason
     assert (run / "bench-2" / "bench.csv").is_file()
+
+    parity_file = run / "export" / "onnx-fp32-b1" / "parity.json"
+    parity = json.loads(parity_file.read_text())  # written by `dfseg export`
+    assert parity["passed"] is True and parity["matched"] == parity["compared"] > 0
+    parity.update(passed=False, failures=["max box difference 3.1 px > 0.5 px"])
+    parity_file.write_text(json.dumps(parity))
+    flagged = runner.invoke(app, args)
+    assert flagged.exit_code == 1, flagged.output
+    row = {r["name"]: r for r in json.loads(flagged.stdout)["rows"]}["onnx-fp32-b1 cpu"]
+    assert row["status"] == "validation_failed" and "3.1 px" in row["reason"]
+    assert "parity" in row["reason"] and row["box"] is not None and abs(row["drop"]) < 0.01
