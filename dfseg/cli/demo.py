@@ -26,9 +26,9 @@ from dfseg.errors import DfsegError
 
 DEMO_CLASSES = ["circle", "square", "triangle", "star"]
 UNSEEN_IMAGES = 8
+Stage = Literal["check", "split", "train", "export", "quantize", "bench", "infer"]
 # A small model learning from scratch on a few hundred images: a higher lr than the D-FINE
 # fine-tuning default and no mosaic make a few epochs enough to see boxes and masks.
-Stage = Literal["check", "split", "train", "export", "quantize", "bench", "infer"]
 DEMO_TRAIN = ["train.lr=0.002", "train.backbone_lr=0.002", "augment.mosaic=0"]
 
 
@@ -110,10 +110,11 @@ def _stages(
     ]  # fmt: skip
 
 
-def _stage(name: str, command: str) -> None:
+def _stage(name: str, command: str | None = None) -> None:
     out = render.console()
     out.rule(f"[bold]{name}")
-    out.print(f"[dim]$ {command}[/]", highlight=False)
+    if command is not None:
+        out.print(f"[dim]$ {command}[/]", highlight=False)
 
 
 def _prepare(out: Path, task: str, images: int, image_size: int, force: bool) -> Path:
@@ -127,7 +128,7 @@ def _prepare(out: Path, task: str, images: int, image_size: int, force: bool) ->
     project_file = out / "project.yaml"
     if project_file.exists() and not force:
         raise DfsegError(f"{project_file} exists; pass --force to run the demo again there")
-    _stage("generate", f"(synthetic shapes: {images} images, {image_size}x{image_size})")
+    _stage("generate")
     with render.ProgressRenderer() as progress:
         generate_synthetic_dataset(
             out / "data",

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from dfseg.runtime.errors import ArtifactError
 from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest, ManifestError
-from dfseg.structures.run_folders import latest_numbered_dir
+from dfseg.structures.run_folders import RUN_STEM, latest_numbered_dir
 
 BEST_CHECKPOINT = "best.pt"
 EXPORT_DIR = "export"
-RUN_STEM = "exp"
 PROJECT_SUFFIXES = (".yaml", ".yml")
 # File type -> the backend that runs it by default.
 SUFFIX_BACKENDS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+RUN_STEM = "exp"  # training runs: exp, exp-2, ...
 _NUMBERED = re.compile(r"^(?P<stem>.+?)(?:-(?P<index>\d+))?$")
 
 

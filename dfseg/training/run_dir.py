@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dfseg.structures.run_folders import create_numbered_dir, latest_numbered_dir
+from dfseg.structures.run_folders import RUN_STEM, create_numbered_dir, latest_numbered_dir
 from dfseg.training.artifacts import LAST_CHECKPOINT
-
-RUN_STEM = "exp"
 
 
 def create_run_dir(root: Path, stem: str = RUN_STEM) -> Path:

@@ -5,6 +5,7 @@ tests/export and tests/cli (they put this folder on sys.path)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -12,39 +13,29 @@ import torch
 from dfseg.config import load_project
 from dfseg.config.template import render_project_template
 from dfseg.data.synthetic import generate_synthetic_dataset
-from dfseg.nn import DFine, build_model
+from dfseg.nn import DFine
 from dfseg.training import artifacts
 from dfseg.training.project_data import load_project_data
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nn"))
+from dfine_test_helpers import conditioned_model
 
 CLASSES = ["circle", "square", "triangle"]
 SIZE = 256
 
 
 def calibrated_model(task: str, image_size: tuple[int, int], seed: int = 0) -> DFine:
-    """A random N model whose outputs are non-trivial: batch-norm statistics from random images
-    (default ones push activations into slow denormals), small random box/LQE heads, score
-    heads scaled up so that scores are spread out."""
-    torch.manual_seed(seed)
-    model = build_model("n", len(CLASSES), task=task, image_size=image_size)  # type: ignore[arg-type]
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-            module.reset_running_stats()
+    """The nn tests' well-conditioned random N model (see `conditioned_model`), with score heads
+    scaled up so that scores are spread out."""
+    model = conditioned_model("n", task, image_size, num_classes=len(CLASSES), seed=seed)
     with torch.no_grad():
-        model.train()
-        model(torch.rand(2, 3, *image_size))
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_var.clamp_(min=0.3)
         for name, parameter in model.decoder.named_parameters():
-            if parameter.is_floating_point() and ("bbox_head" in name or "lqe" in name):
-                parameter.add_(torch.randn_like(parameter) * 0.02)
             if "score_head" in name and name.endswith("weight"):
                 # Spread the scores like a trained model's: with the near-equal scores of a fresh
                 # head, 1e-4 rounding differences between engines reorder the encoder's query
                 # selection and no two backends agree on anything.
                 parameter.mul_(4.0)
-    return model.eval()
+    return model
 
 
 def write_run(
