@@ -131,5 +131,10 @@ def test_anchors_equal_official_buffers(reference_dir: Path) -> None:
     for size in ("n", "s"):
         state_dict = torch.load(reference_dir / size / "checkpoint.pth", weights_only=True)["model"]
         decoder = build_model(size, 80).decoder
-        assert torch.equal(decoder.anchors, state_dict["decoder.anchors"])
+        expected = state_dict["decoder.anchors"]
+        assert torch.equal(torch.isinf(decoder.anchors), torch.isinf(expected))
+        # torch.log's vectorised kernel differs by 1 ulp between CPU families (AVX-512 vs AVX2
+        # paths), so a bitwise comparison passes only on the CPU the reference was made on
+        finite = torch.isfinite(expected)
+        torch.testing.assert_close(decoder.anchors[finite], expected[finite], atol=5e-7, rtol=0)
         assert torch.equal(decoder.valid_mask, state_dict["decoder.valid_mask"])
