@@ -8,7 +8,12 @@ from __future__ import annotations
 
 
 class DfsegError(Exception):
-    """A problem the user can fix: bad input, a missing file or optional dependency."""
+    """A problem the user can fix: bad input, a missing file or optional dependency.
+
+    `exit_code` is what the CLI exits with after showing the message (2: bad input).
+    """
+
+    exit_code = 2
 
 
 class MissingDependencyError(DfsegError, ImportError):

@@ -145,20 +145,22 @@ def analyze_errors(
     shown = [_above(p, threshold) for p in predictions]
     groups, rows = [], []
     for iou_type in iou_types:
+        # mask errors are those of the instances labelled with a mask (box-only ones: ignored)
+        evaluated = [gt.for_iou_type(iou_type) for gt in ground_truths]
         deltas = error_ap_deltas(
-            ground_truths, predictions, num_classes, iou_type, settings.dap_metric,
+            evaluated, predictions, num_classes, iou_type, settings.dap_metric,
             settings.background_threshold, progress,
         )  # fmt: skip
         cases = classify_errors(
-            ground_truths, shown, iou_type, settings.iou_threshold,
+            evaluated, shown, iou_type, settings.iou_threshold,
             settings.background_threshold, num_classes,
         )  # fmt: skip
         groups.append(_group(deltas.ap, deltas.delta, cases.counts(), iou_type, settings))
-        rows += error_rows(cases, ground_truths, shown, image_paths, class_names)
+        rows += error_rows(cases, evaluated, shown, image_paths, class_names)
     # `cases` is the last iou type's: masks for a segmentation model, else boxes.
     report(progress, ProgressEvent("gallery", 0, None, message="drawing the error gallery"))
     written = write_gallery(
-        cases, ground_truths, shown, image_paths, class_names, out_dir / GALLERY_DIR,
+        cases, evaluated, shown, image_paths, class_names, out_dir / GALLERY_DIR,
         settings.gallery_limit,
     )  # fmt: skip
     write_csv(out_dir / ERRORS_CSV, ERROR_COLUMNS, rows)
@@ -199,9 +201,9 @@ def _checked_threshold(
 def _iou_types(
     ground_truths: Sequence[ImageGroundTruth], predictions: Sequence[ImagePredictions]
 ) -> list[IouType]:
-    """Boxes always; masks too when the model predicts them and the labels have outlines."""
-    with_masks = any(p.has_masks for p in predictions) and all(
-        g.has_masks or len(g) == 0 for g in ground_truths
+    """Boxes always; masks too when the model predicts them and some labels have outlines."""
+    with_masks = any(p.has_masks for p in predictions) and any(
+        g.known_masks.any() for g in ground_truths
     )
     return ["bbox", "segm"] if with_masks else ["bbox"]
 

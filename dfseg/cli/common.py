@@ -42,7 +42,7 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except DfsegError as exc:
             render.error(str(exc))
-            raise typer.Exit(code=2) from None
+            raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             render.error("interrupted")
             raise typer.Exit(code=130) from None

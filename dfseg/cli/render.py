@@ -219,6 +219,11 @@ def eval_table(report: Any, title: str | None = None) -> Table:
             cells += [metrics.precision, metrics.recall, metrics.map50, metrics.map50_95]
         rows.append(cells)
     caption = f"P and R at confidence {report.threshold:.3f}"
+    if report.mask_instances_left_out:
+        caption += (
+            f"; mask metrics leave out {report.mask_instances_left_out} objects labelled with "
+            "a box only (counted in the box metrics)"
+        )
     result = table(title, columns, rows)
     result.caption = caption
     return result

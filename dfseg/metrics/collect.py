@@ -139,6 +139,7 @@ def flatten(
         progress: optional progress(done, total) callback.
     """
     iou_type = check_iou_type(iou_type)
+    ground_truths = [gt.for_iou_type(iou_type) for gt in ground_truths]
     groups_per_image = 1 if class_agnostic else max(num_classes, 1)
     det_parts: list[tuple[np.ndarray, ...]] = []
     pair_parts: list[CandidatePairs] = []

@@ -55,10 +55,18 @@ class ImageGroundTruth:
         iscrowd: [N] bool COCO crowd regions (never counted as objects; predictions on them are
             neither true nor false positives). None means no crowds.
         masks: bool [N, H, W] or N RLEs, or None for box-only ground truth.
+        mask_known: [N] bool, False for an instance labelled with a box only (its entry in
+            `masks` is then a stand-in, e.g. the filled box). None: every instance has a real
+            mask when `masks` is given, none when it is not.
         areas: [N] object areas for COCO's small/medium/large split. None picks the COCO
             convention: mask pixel count when masks exist, else box width * height.
-        image_size: (height, width); used to normalise box statistics in label plots.
+        image_size: (height, width); used to normalise box statistics in label plots and to
+            draw stand-in masks for box-only instances.
         where: names this entry in error messages (the evaluators set "image i ground truth").
+
+    Mask metrics ("segm") evaluate the instances that have a mask; a box-only instance becomes an
+    ignore region there (a crowd region its box wide: a prediction on it is neither a true nor a
+    false positive), see `for_iou_type`. Box metrics use every instance.
     """
 
     boxes_xyxy: np.ndarray
@@ -68,6 +76,7 @@ class ImageGroundTruth:
     areas: np.ndarray | None = None
     image_size: tuple[int, int] | None = None
     where: str = field(default="ground truth", repr=False)
+    mask_known: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.boxes_xyxy = _boxes(self.boxes_xyxy, self.where)
@@ -77,6 +86,9 @@ class ImageGroundTruth:
         self.iscrowd = _vector(crowd, count, "iscrowd", bool, self.where)
         if self.areas is not None:
             self.areas = _vector(self.areas, count, "areas", np.float64, self.where)
+        if self.mask_known is None:
+            self.mask_known = np.full(count, self.masks is not None)
+        self.mask_known = _vector(self.mask_known, count, "mask_known", bool, self.where)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -90,6 +102,52 @@ class ImageGroundTruth:
     @property
     def has_masks(self) -> bool:
         return self.masks is not None
+
+    @property
+    def known_masks(self) -> np.ndarray:
+        """[N] bool: the instance has a real mask (never None after construction)."""
+        assert self.mask_known is not None
+        return self.mask_known
+
+    @property
+    def masks_left_out(self) -> int:
+        """Objects (not crowd regions) that mask metrics leave out: labelled with a box only."""
+        return int((~self.known_masks & ~self.crowd).sum())
+
+    def for_iou_type(self, iou_type: str) -> ImageGroundTruth:
+        """The ground truth an evaluation of `iou_type` ("bbox" or "segm") sees.
+
+        For "segm", box-only instances become crowd regions drawn as their filled box, so that a
+        predicted mask on such an object is ignored rather than counted as a false positive, and
+        the object is not counted as missed. Images whose instances all have masks (and "bbox")
+        are returned as they are.
+        """
+        if iou_type != "segm" or len(self) == 0:
+            return self
+        if self.masks is not None and not (~self.known_masks & ~self.crowd).any():
+            return self  # every object has a mask (or is already an ignore region)
+        return self._mask_view
+
+    @cached_property
+    def _mask_view(self) -> ImageGroundTruth:
+        known = self.known_masks
+        if self.masks is None:
+            if self.image_size is None:
+                raise MetricsInputError(
+                    f"{self.where}: box-only ground truth needs image_size for mask metrics"
+                )
+            rles = rle_from_boxes_xyxy(self.boxes_xyxy, *self.image_size)
+        else:
+            rles = self.rles
+        return ImageGroundTruth(
+            boxes_xyxy=self.boxes_xyxy,
+            labels=self.labels,
+            iscrowd=self.crowd | ~known,
+            masks=rles,
+            image_size=self.image_size,
+            where=self.where,
+            mask_known=known,
+        )
 
     @cached_property
     def rles(self) -> list[CocoRle]:
@@ -113,11 +171,12 @@ class ImageGroundTruth:
 
     @classmethod
     def from_annotation(cls, annotation: ImageAnnotation) -> ImageGroundTruth:
-        """From the dataset form. Instances without an outline get their box as mask when any
-        instance of the image has one (pycocotools does the same for box-only results)."""
+        """From the dataset form. Instances without an outline get their filled box as a
+        stand-in mask (`mask_known` False), which mask metrics treat as an ignore region."""
         height, width = annotation.height, annotation.width
         masks: list[CocoRle] | None = None
-        if annotation.has_segments:
+        known = np.array([segment is not None for segment in annotation.segments], dtype=bool)
+        if known.any():
             masks = [
                 _segment_rle(segment, box, height, width)
                 for segment, box in zip(annotation.segments, annotation.boxes_xyxy, strict=True)
@@ -129,6 +188,7 @@ class ImageGroundTruth:
             masks=masks,
             image_size=(height, width),
             where=str(annotation.image_path),
+            mask_known=known,
         )
 
 

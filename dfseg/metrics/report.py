@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict
 from dfseg.metrics.coco import evaluate_coco
 from dfseg.metrics.coco_result import CocoResult
 from dfseg.metrics.collect import ProgressCallback
-from dfseg.metrics.errors import MetricsInputError
 from dfseg.metrics.inputs import ImageGroundTruth, ImagePredictions, as_predictions, check_inputs
 from dfseg.metrics.iou import IouType
 from dfseg.metrics.thresholds import (
@@ -70,6 +69,8 @@ class EvalReport(BaseModel):
         overall: the "all" row (images = all images, instances = all non-crowd objects).
         classes: one row per class id, in order (classes without ground truth have NaN recall/mAP).
         coco: per iou_type, the 12 COCO summary numbers ("AP", "AP50", ... "ARl"; -1 undefined).
+        mask_instances_left_out: objects labelled with a box only, which the mask metrics leave
+            out (ignore regions there); the box metrics count them.
     """
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
@@ -81,6 +82,7 @@ class EvalReport(BaseModel):
     overall: ClassRow
     classes: list[ClassRow]
     coco: dict[str, dict[str, float]]
+    mask_instances_left_out: int = 0
 
     def to_row(self) -> dict[str, float]:
         """Flat dict for results.csv; the columns depend only on the task, never on the data."""
@@ -139,18 +141,6 @@ class _GroupBuilder:
         )
 
 
-def _with_masks(ground_truths: Sequence[ImageGroundTruth], preds: list[ImagePredictions]) -> bool:
-    """Whether to evaluate masks too: when the model predicts them (the ground truth must have
-    them then)."""
-    with_masks = any(p.has_masks for p in preds)
-    if with_masks and not all(g.has_masks or len(g) == 0 for g in ground_truths):
-        raise MetricsInputError(
-            "the predictions have masks but some ground truth has none; evaluate against a "
-            "segmentation dataset or drop the masks"
-        )
-    return with_masks
-
-
 def build_eval_report(
     ground_truths: Sequence[ImageGroundTruth],
     predictions: Sequence[ImagePredictions | Detections],
@@ -170,7 +160,8 @@ def build_eval_report(
     """
     preds = as_predictions(predictions)
     num_classes = check_inputs(ground_truths, preds, len(class_names))
-    with_masks = _with_masks(ground_truths, preds)
+    # masks are evaluated when the model predicts them, on the instances labelled with one
+    with_masks = any(p.has_masks for p in preds)
     iou_types: list[IouType] = ["bbox", "segm"] if with_masks else ["bbox"]
     results = {
         t: evaluate_coco(ground_truths, preds, t, num_classes, progress=progress) for t in iou_types
@@ -194,6 +185,9 @@ def build_eval_report(
             for k, name in enumerate(class_names)
         ],
         coco={t: results[t].summary() for t in iou_types},
+        mask_instances_left_out=(
+            sum(gt.masks_left_out for gt in ground_truths) if with_masks else 0
+        ),
     )
 
 

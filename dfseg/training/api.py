@@ -37,6 +37,18 @@ class ResumeError(DfsegError):
     """A run that cannot be resumed (no last.pt, nothing left to do)."""
 
 
+class TrainingFailed(DfsegError):
+    """Training stopped on an exception; the message names the log and how to resume."""
+
+    exit_code = 1
+
+
+class TrainingInterrupted(TrainingFailed):
+    """Training stopped by Ctrl-C (SIGINT)."""
+
+    exit_code = 130
+
+
 def resolve_resume(output_root: Path, run: Path | None) -> Path:
     """The last.pt to resume: of `run` (a run folder or a .pt file), else of the newest run."""
     if run is None:
@@ -60,7 +72,7 @@ def config_for_resume(last_checkpoint: Path, overrides: Sequence[str]) -> Projec
     apply_overrides(data, overrides, None)
     config = validate_project(data, None)
     done = int(payload["epoch"])
-    if done >= config.train.epochs:
+    if done >= config.train.epochs and payload.get("pending_epoch") is None:
         raise ResumeError(
             f"{last_checkpoint}: the run already finished {done} of {config.train.epochs} epochs; "
             f"pass train.epochs=N with N > {done} to train longer"
@@ -96,10 +108,21 @@ def train_project(
             handler = _attach_log(run_dir)
             report(progress, ProgressEvent("run", 0, None, message=f"run folder: {run_dir}"))
         sinks = build_metric_sinks(config, run_dir) if context.is_main else []
-        trainer = Trainer(config, data, parts, context, run_dir, load, progress, on_epoch, sinks)
-        if payload is not None:
-            trainer.restore(payload)
-        result = trainer.fit()
+        try:
+            trainer = Trainer(
+                config, data, parts, context, run_dir, load, progress, on_epoch, sinks
+            )
+            if payload is not None:
+                trainer.restore(payload)
+                report(progress, ProgressEvent("run", 0, None, message=_resume_message(payload)))
+            result = trainer.fit()
+        except KeyboardInterrupt:
+            logger.warning("interrupted (Ctrl-C)")
+            raise TrainingInterrupted(_stopped_message(config, run_dir, "interrupted")) from None
+        except Exception as exc:
+            logger.exception("training stopped by an error")
+            cause = f"stopped by an error: {type(exc).__name__}: {exc}".strip()
+            raise TrainingFailed(_stopped_message(config, run_dir, cause)) from exc
         return result if context.is_main else None
     finally:
         if handler is not None:
@@ -127,6 +150,31 @@ def _run_dir(config: ProjectConfig, resume_from: Path | None, context: Distribut
         return resume_from.parent
     path = create_run_dir(config.output_root) if context.is_main else None
     return Path(broadcast_from_main(str(path), context))
+
+
+def _resume_message(payload: dict[str, object]) -> str:
+    done = int(payload["epoch"])  # type: ignore[call-overload]
+    message = f"resuming after epoch {done}"
+    if payload.get("pending_epoch") is not None:
+        message += f" (its validation did not finish: validating epoch {done} first)"
+    logger.info(message)
+    return message
+
+
+def _stopped_message(config: ProjectConfig, run_dir: Path, cause: str) -> str:
+    """One paragraph: what stopped training, where the log is and how to go on."""
+    text = f"Training {cause}. The log (with the traceback of any error) is {run_dir / TRAIN_LOG}."
+    last = run_dir / artifacts.LAST_CHECKPOINT
+    if last.is_file():
+        done = int(load_payload(last)["epoch"])
+        project = config.source if config.source is not None else "PROJECT.yaml"
+        text += (
+            f" Epoch {done} of {config.train.epochs} is saved in {last}: continue with "
+            f"`dfseg train {project} --resume {run_dir}`."
+        )
+    else:
+        text += " No epoch had finished, so there is nothing to resume: start the run again."
+    return text
 
 
 def _attach_log(run_dir: Path) -> logging.Handler:

@@ -161,8 +161,10 @@ def _to_numpy(post: dict[str, torch.Tensor]) -> RawOutputs:
 
 
 def decision_score(report: EvalReport, metric: str) -> float:
-    """The number that picks best.pt: the mask group for segmentation, else the box group."""
+    """The number that picks best.pt: the mask group for segmentation, else the box group (also
+    when the split has no instance labelled with a mask, so mask metrics are undefined)."""
     group = report.overall.mask if report.task == "segment" else report.overall.box
-    assert group is not None
+    if group is None or not np.isfinite(group.map50_95):
+        group = report.overall.box
     value = {"map50_95": group.map50_95, "map50": group.map50, "f1": group.f1}[metric]
     return float(value) if np.isfinite(value) else 0.0

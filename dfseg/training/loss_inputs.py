@@ -97,6 +97,14 @@ def _check_one(
     checked = {"labels": labels.long(), "boxes": boxes.float()}
     if mask_features is not None:
         checked["masks"] = _check_masks(image, target, count, mask_features)
+        if "has_mask" in target:
+            has_mask = target["has_mask"]
+            if has_mask.shape != (count,):
+                raise CriterionInputError(
+                    f"target {image}: `has_mask` must be [{count}] bool (one per label), "
+                    f"got {tuple(has_mask.shape)}"
+                )
+            checked["has_mask"] = has_mask.to(torch.bool)
     return checked
 
 

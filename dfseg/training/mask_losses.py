@@ -15,6 +15,11 @@ box head already rejects the query, and inside it the mask only has to separate 
 what surrounds it (Mask R-CNN's mask loss is likewise computed inside the box). This also keeps
 the mask loss of one object independent of far-away objects and background.
 
+Box-only instances (a dataset that mixes polygons and plain boxes; `has_mask` False) train the
+box losses but not these: their stand-in mask, the filled box, would teach rectangles. The sums
+are normalised by the matched boxes that have masks (the layer's `num_boxes` scaled by their
+share), so a batch with few masked instances does not get a weaker mask loss.
+
 Default weights (5 for BCE, 5 for Dice) follow Mask2Former / Mask DINO, whose DETR-style heads put
 these two terms beside a box L1 weight of 5 and a GIoU weight of 2 as D-FINE does.
 """
@@ -44,10 +49,13 @@ class MaskTargets:
     Attributes:
         soft_masks: per image [N_b, h, w] float32 in [0, 1] (area-downsampled ground truth).
         box_regions: per image [N_b, h, w] float32 in {0, 1}, 1 on pixels overlapping the GT box.
+        has_mask: per image [N_b] bool, False for box-only instances (left out of the losses);
+            None: every instance has a mask.
     """
 
     soft_masks: list[Tensor]
     box_regions: list[Tensor]
+    has_mask: list[Tensor] | None = None
 
 
 def downsample_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
@@ -97,13 +105,20 @@ def prepare_mask_targets(
     """Downsample every image's masks and build its box regions at the mask-feature size.
 
     Args:
-        targets: per image a dict with `masks` [N_b, H, W] and `boxes` [N_b, 4] normalised cxcywh.
+        targets: per image a dict with `masks` [N_b, H, W] and `boxes` [N_b, 4] normalised
+            cxcywh, optionally `has_mask` [N_b] bool (False: a box-only instance).
         size: (h, w) of the mask features.
         device: where the mask features live.
     """
     soft = [downsample_masks(t["masks"].to(device), size) for t in targets]
     regions = [box_region_weights(t["boxes"].to(device), size) for t in targets]
-    return MaskTargets(soft_masks=soft, box_regions=regions)
+    has_mask = None
+    if any("has_mask" in t and not bool(t["has_mask"].all()) for t in targets):
+        has_mask = [
+            t["has_mask"].to(device) if "has_mask" in t else torch.ones(len(s), dtype=torch.bool)
+            for t, s in zip(targets, soft, strict=True)
+        ]
+    return MaskTargets(soft_masks=soft, box_regions=regions, has_mask=has_mask)
 
 
 def box_restricted_mask_losses(
@@ -127,11 +142,13 @@ def box_restricted_mask_losses(
         num_boxes: normaliser (the layer's number of matched boxes, at least 1).
 
     Returns:
-        {"loss_mask_bce": [], "loss_mask_dice": []}, unweighted, summed over matches / num_boxes.
+        {"loss_mask_bce": [], "loss_mask_dice": []}, unweighted, summed over the matches whose
+        target has a mask / (num_boxes times the share of such matches).
     """
     needs_grad = torch.is_grad_enabled() and (
         mask_embeds.requires_grad or mask_features.requires_grad
     )
+    matches, num_boxes = _masked_matches(matches, mask_targets, num_boxes)
     per_image = []
     for image, (query_idx, target_idx) in enumerate(matches):
         if len(query_idx) == 0:
@@ -156,6 +173,22 @@ def box_restricted_mask_losses(
         return {"loss_mask_bce": zero, "loss_mask_dice": zero}
     totals = torch.cat(per_image).sum(0) / num_boxes  # [2]
     return {"loss_mask_bce": totals[0], "loss_mask_dice": totals[1]}
+
+
+def _masked_matches(
+    matches: Matches, mask_targets: MaskTargets, num_boxes: float
+) -> tuple[Matches, float]:
+    """The matches whose target has a mask, and the normaliser scaled by their share."""
+    if mask_targets.has_mask is None:
+        return matches, num_boxes
+    kept = []
+    for (query_idx, target_idx), has_mask in zip(matches, mask_targets.has_mask, strict=True):
+        keep = has_mask[target_idx.to(has_mask.device)].to(query_idx.device)
+        kept.append((query_idx[keep], target_idx[keep]))
+    total = sum(len(q) for q, _ in matches)
+    masked = sum(len(q) for q, _ in kept)
+    share = masked / total if total else 1.0
+    return kept, max(num_boxes * share, 1e-6) if masked else num_boxes
 
 
 def _per_match_losses(

@@ -138,7 +138,10 @@ class HungarianMatcher:
             target["boxes"].to(features.device),
             self.unit_points,
         )
-        return self.cost_mask * bce + self.cost_dice * dice
+        cost = self.cost_mask * bce + self.cost_dice * dice  # [Q, N]
+        if "has_mask" in target:  # box-only targets are matched on class and box alone
+            cost = cost * target["has_mask"].to(cost.device, cost.dtype)[None]
+        return cost
 
 
 def union_matches(per_layer_matches: Sequence[Matches]) -> Matches:

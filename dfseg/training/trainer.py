@@ -3,7 +3,8 @@
 Exact resume: everything random in an epoch is seeded from (train.seed, epoch) at its start, and
 `last.pt` (written atomically after every epoch) holds model, EMA, optimizer, scaler, the optimizer
 step count (the schedule is a pure function of it), the epoch and the best score. A run killed at
-any moment loses at most the epoch in progress.
+any moment loses at most the epoch in progress: an epoch that is validated is saved before its
+validation too (marked `pending_epoch`), so a crash in validation resumes with that validation.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Trainer:
         self.eval_name, self.eval_images = data.eval_split("val")
         self.best_evaluation: Evaluation | None = None
         self.resumed_from: int | None = None
+        self.pending: EpochResult | None = None  # trained, saved, not yet validated (resume)
 
     # ----- resume -----
 
@@ -101,6 +103,8 @@ class Trainer:
             steps=StepState(optimizer_steps=int(payload["optimizer_steps"])),
         )
         self.resumed_from = self.state.next_epoch
+        if payload.get("pending_epoch") is not None:
+            self.pending = EpochResult.model_validate(payload["pending_epoch"])
 
     # ----- the run -----
 
@@ -108,25 +112,21 @@ class Trainer:
         started = time.perf_counter()
         epochs = self.config.train.epochs
         stopped_early = False
+        pending, self.pending = self.pending, None
+        if pending is not None:  # resumed after a crash in this epoch's validation
+            stopped_early = self._end_epoch(pending, saved=True)
         for epoch in range(self.state.next_epoch, epochs):
-            result = self._run_epoch(epoch, epochs)
-            self.state.next_epoch = epoch + 1
-            if self.context.is_main:
-                self._save_last()
-                self._log_epoch(result)
-            if self.on_epoch is not None:
-                self.on_epoch(result)
-            patience = self.config.train.early_stopping
-            stop = bool(patience) and self.state.stale_epochs >= patience
-            if broadcast_from_main(stop, self.context):
-                stopped_early = True
+            if stopped_early:
                 break
+            result = self._train_epoch(epoch, epochs)
+            self.state.next_epoch = epoch + 1
+            stopped_early = self._end_epoch(result, saved=False)
         barrier(self.context)
         for sink in self.sinks:
             sink.close()
         return self._finish(started, stopped_early)
 
-    def _run_epoch(self, epoch: int, epochs: int) -> EpochResult:
+    def _train_epoch(self, epoch: int, epochs: int) -> EpochResult:
         seed_everything(self.config.train.seed, epoch)
         self.parts.train_dataset.set_epoch(epoch, epochs)
         losses = train_one_epoch(
@@ -139,10 +139,27 @@ class Trainer:
             self.progress,
             on_first_batch=self._debug_images if epoch == 0 and self.context.is_main else None,
         )
-        result = self._epoch_result(epoch, epochs, losses)
-        if (epoch + 1) % self.config.train.val_every == 0 or epoch + 1 == epochs:
+        return self._epoch_result(epoch, epochs, losses)
+
+    def _end_epoch(self, result: EpochResult, saved: bool) -> bool:
+        """Validate (when due), save last.pt, log; returns whether to stop early.
+
+        Args:
+            result: the trained epoch.
+            saved: last.pt already holds it as `pending_epoch` (a resumed validation).
+        """
+        if result.epoch % self.config.train.val_every == 0 or result.epoch == result.epochs:
+            if self.context.is_main and not saved:
+                self._save_last(pending=result)  # a crash in validation loses no training
             self._validate(result)
-        return result
+        if self.context.is_main:
+            self._save_last()
+            self._log_epoch(result)
+        if self.on_epoch is not None:
+            self.on_epoch(result)
+        patience = self.config.train.early_stopping
+        stop = bool(patience) and self.state.stale_epochs >= patience
+        return bool(broadcast_from_main(stop, self.context))
 
     def _validate(self, result: EpochResult) -> None:
         model = self.parts.tools.ema.module if self.parts.tools.ema else self.parts.raw_model
@@ -191,7 +208,7 @@ class Trainer:
         ema = self.parts.tools.ema
         return (ema.module if ema is not None else self.parts.raw_model).state_dict()
 
-    def _save_last(self) -> None:
+    def _save_last(self, pending: EpochResult | None = None) -> None:
         tools = self.parts.tools
         save_atomic(
             {
@@ -205,6 +222,7 @@ class Trainer:
                 "best_score": self.state.best_score,
                 "best_epoch": self.state.best_epoch,
                 "stale_epochs": self.state.stale_epochs,
+                "pending_epoch": None if pending is None else pending.model_dump(mode="json"),
                 "config": self.config.model_dump(mode="json"),
                 "class_names": self.data.class_names,
                 "model_spec": self.parts.raw_model.spec.to_dict(),

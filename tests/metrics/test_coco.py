@@ -225,7 +225,7 @@ def test_bad_inputs_raise_specific_errors() -> None:
     with pytest.raises(MetricsInputError, match="1 ground-truth images but 2 prediction entries"):
         evaluate_coco([gt], [preds, preds])
     with pytest.raises(
-        MetricsInputError, match="image 0 ground truth: mask metrics need ground-truth"
+        MetricsInputError, match="image 0 ground truth: box-only ground truth needs image_size"
     ):
         evaluate_coco([gt], [_preds([[0, 0, 20, 20]], [0.8], [0])], "segm")
     gt_with_masks = _box_image([[0, 0, 20, 20]], [0], masks=np.ones((1, 32, 32), bool))

@@ -13,12 +13,12 @@ from dfseg.metrics import (
     EvalReport,
     ImageGroundTruth,
     ImagePredictions,
-    MetricsInputError,
     best_threshold,
     build_eval_report,
     evaluate_coco,
     match_for_thresholds,
 )
+from dfseg.metrics.masks import rle_from_boxes_xyxy
 
 DETECT_COLUMNS = [
     "metrics/precision(B)",
@@ -99,13 +99,75 @@ def test_report_round_trips_through_json(dataset_factory: Callable) -> None:
     assert math.isnan(restored.classes[2].box.recall)
 
 
-def test_masks_without_ground_truth_masks_is_an_error() -> None:
-    gt = ImageGroundTruth(np.array([[0, 0, 10, 10]], float), np.array([0]))
-    pred = ImagePredictions(
-        np.array([[0, 0, 10, 10]], float),
-        np.array([0.9]),
-        np.array([0]),
-        masks=np.ones((1, 16, 16), bool),
+def _box(x1: float, y1: float, x2: float, y2: float) -> np.ndarray:
+    return np.array([[x1, y1, x2, y2]], float)
+
+
+def _square_mask(x1: int, y1: int, x2: int, y2: int, size: int = 32) -> np.ndarray:
+    mask = np.zeros((1, size, size), bool)
+    mask[0, y1:y2, x1:x2] = True
+    return mask
+
+
+def test_box_only_instances_are_left_out_of_mask_metrics_not_counted_as_errors() -> None:
+    # image 0: one object with a mask, one labelled with a box only; image 1: box-only labels
+    mixed = ImageGroundTruth(
+        np.concatenate([_box(0, 0, 10, 10), _box(16, 16, 30, 30)]), np.array([0, 0]),
+        masks=np.concatenate([_square_mask(0, 0, 10, 10), _square_mask(16, 16, 30, 30)]),
+        mask_known=np.array([True, False]), image_size=(32, 32),
+    )  # fmt: skip
+    boxes_only = ImageGroundTruth(_box(4, 4, 20, 20), np.array([0]), image_size=(32, 32))
+    predictions = [
+        ImagePredictions(
+            np.concatenate([_box(0, 0, 10, 10), _box(17, 17, 29, 29)]), np.array([0.9, 0.8]),
+            np.array([0, 0]),
+            masks=np.concatenate([_square_mask(0, 0, 10, 10), _square_mask(17, 17, 29, 29)]),
+        ),
+        ImagePredictions(
+            _box(4, 4, 20, 20), np.array([0.7]), np.array([0]), masks=_square_mask(5, 5, 19, 19)
+        ),
+    ]  # fmt: skip
+    report = build_eval_report([mixed, boxes_only], predictions, ["a"], threshold=0.5)
+    assert report.mask_instances_left_out == 2
+    assert report.overall.instances == 3  # boxes count every object
+    assert report.overall.box.recall == pytest.approx(1.0)
+    mask = report.overall.mask
+    assert mask is not None
+    # one object has a mask and is found; the masks on box-only objects are no false positives
+    assert mask.precision == pytest.approx(1.0) and mask.recall == pytest.approx(1.0)
+    assert mask.map50 == pytest.approx(1.0)
+
+
+def test_mask_metrics_with_box_only_instances_equal_pycocotools_with_them_as_crowd(
+    dataset_factory: Callable, pycocotools_runner: Callable
+) -> None:
+    ground_truths, predictions = dataset_factory(11, num_images=8, num_classes=3, with_masks=True)
+    rng = np.random.default_rng(0)
+    mixed, reference = [], []
+    for gt in ground_truths:
+        known = rng.random(len(gt)) > 0.3
+        mixed.append(
+            ImageGroundTruth(
+                gt.boxes_xyxy, gt.labels, gt.crowd, masks=gt.rles, image_size=gt.image_size,
+                mask_known=known,
+            )
+        )  # fmt: skip
+        reference.append(
+            ImageGroundTruth(
+                gt.boxes_xyxy, gt.labels, gt.crowd | ~known, image_size=gt.image_size,
+                masks=[
+                    rle if ok else rle_from_boxes_xyxy(box[None], *gt.image_size)[0]
+                    for rle, ok, box in zip(gt.rles, known, gt.boxes_xyxy, strict=True)
+                ],
+            )
+        )  # fmt: skip
+    report = build_eval_report(mixed, predictions, ["a", "b", "c"])
+    expected = pycocotools_runner(reference, predictions, "segm", 3)
+    assert report.coco["segm"]["AP"] == pytest.approx(expected.stats[0], abs=1e-12)
+    assert report.coco["segm"]["AP50"] == pytest.approx(expected.stats[1], abs=1e-12)
+    assert report.mask_instances_left_out == sum(
+        int((~m.known_masks & ~m.crowd).sum()) for m in mixed
     )
-    with pytest.raises(MetricsInputError, match="some ground truth has none"):
-        build_eval_report([gt], [pred], ["a"])
+    assert report.mask_instances_left_out > 0
+    boxes = pycocotools_runner(ground_truths, predictions, "bbox", 3)
+    assert report.coco["bbox"]["AP"] == pytest.approx(boxes.stats[0], abs=1e-12)  # all objects

@@ -158,3 +158,31 @@ def test_pairwise_costs_rank_the_matching_query_first() -> None:
     assert bce.shape == dice.shape == (3, 1)
     assert bce.argmin().item() == 1 and dice.argmin().item() == 1
     assert bce[0, 0] > bce[2, 0] and dice[0, 0] > dice[2, 0]
+
+
+def test_box_only_instances_are_left_out_of_the_mask_loss() -> None:
+    torch.manual_seed(0)
+    masked, _ = _single_object([0.3, 0.3, 0.3, 0.3])
+    boxed, _ = _single_object([0.7, 0.7, 0.3, 0.3])
+    both = {key: torch.cat([masked[key], boxed[key]]) for key in masked}
+    embeds = torch.randn(1, 4, 8, requires_grad=True)  # [B, Q, D]
+    features = torch.randn(1, 8, SIZE, SIZE)
+    matches = [(torch.tensor([0, 2]), torch.tensor([0, 1]))]
+    only_first = [(torch.tensor([0]), torch.tensor([0]))]
+    reference = box_restricted_mask_losses(
+        embeds, features, only_first, prepare_mask_targets([masked], (SIZE, SIZE), "cpu"), 1.0
+    )
+    mixed = dict(both, has_mask=torch.tensor([True, False]))
+    losses = box_restricted_mask_losses(
+        embeds, features, matches, prepare_mask_targets([mixed], (SIZE, SIZE), "cpu"), 2.0
+    )
+    # the box-only match adds nothing, and the normaliser counts the one masked match
+    for name in ("loss_mask_bce", "loss_mask_dice"):
+        torch.testing.assert_close(losses[name], reference[name])
+    losses["loss_mask_bce"].backward()
+    assert embeds.grad is not None and embeds.grad[0, 2].abs().sum() == 0  # no gradient to it
+    assert embeds.grad[0, 0].abs().sum() > 0
+    every = box_restricted_mask_losses(
+        embeds, features, matches, prepare_mask_targets([both], (SIZE, SIZE), "cpu"), 2.0
+    )
+    assert not torch.allclose(every["loss_mask_bce"], losses["loss_mask_bce"])

@@ -8,7 +8,13 @@ import torch
 from training_fixtures import tiny_config, tiny_project
 
 from dfseg.structures.manifest import ArtifactManifest
-from dfseg.training.api import ResumeError, config_for_resume, resolve_resume, train_project
+from dfseg.training.api import (
+    ResumeError,
+    TrainingFailed,
+    config_for_resume,
+    resolve_resume,
+    train_project,
+)
 from dfseg.training.artifacts import results_columns
 from dfseg.training.checkpoint_io import load_payload
 from dfseg.training.reports import EpochResult
@@ -67,9 +73,12 @@ def test_resume_continues_exactly(tiny_detect_project: Path) -> None:
     config = tiny_config(tiny_detect_project, **{"train.epochs": 2})
     straight = train_project(config)
     assert straight is not None
-    with pytest.raises(SimulatedCrash):
+    with pytest.raises(TrainingFailed) as stopped:
         train_project(config, on_epoch=crash_after_first_epoch)
+    assert isinstance(stopped.value.__cause__, SimulatedCrash)
     crashed_run = Path(straight.run_dir).parent / "exp-2"
+    assert f"--resume {crashed_run}" in str(stopped.value)
+    assert "SimulatedCrash" in (crashed_run / "train.log").read_text()  # with its traceback
     last = resolve_resume(crashed_run.parent, None)
     assert last == crashed_run / "last.pt"
     resumed = train_project(config_for_resume(last, []), resume_from=last)

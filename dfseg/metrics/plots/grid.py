@@ -23,7 +23,10 @@ MASK_ALPHA = 0.35
 
 
 def _dense_masks(item: ImageGroundTruth | ImagePredictions, keep: np.ndarray) -> np.ndarray | None:
-    """[n, H, W] bool masks of the kept rows, or None without masks."""
+    """[n, H, W] bool masks of the kept rows (real ones only: box-only ground truth is drawn
+    as its box), or None without masks."""
+    if isinstance(item, ImageGroundTruth):
+        keep = keep & item.known_masks
     if item.masks is None or not keep.any():
         return None
     if isinstance(item.masks, np.ndarray):
