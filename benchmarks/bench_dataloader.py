@@ -21,7 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from dfseg.data.augment_settings import AugmentSettings
+from dfseg.config.train import AugmentConfig
 from dfseg.data.dataset import InstanceDataset
 from dfseg.data.loader import build_train_loader
 from dfseg.data.reading import read_dataset
@@ -35,7 +35,7 @@ def measure(
     annotations: list[ImageAnnotation],
     task: str,
     workers: int,
-    settings: AugmentSettings,
+    settings: AugmentConfig,
     batches: int,
     warmup: int,
     input_size: int,
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="keep generated data here")
     args = parser.parse_args()
 
-    settings = AugmentSettings()
+    settings = AugmentConfig()
     if args.mosaic is not None:
         settings = replace(settings, mosaic=args.mosaic)
     work_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench_dataloader_"))

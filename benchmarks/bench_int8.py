@@ -37,11 +37,11 @@ HINTS = ("f32", "default")
 
 def measure(xml: Path, hint: str, images: list[Path], threads: int, runs: int, warmup: int) -> dict:
     """One process's timings: median ms per stage over `runs` single-image calls."""
-    from dfseg.analysis.predict import read_dataset_image_bgr
+    from dfseg.runtime.images import read_image_bgr
     from dfseg.runtime.predictor import load_predictor
 
     predictor = load_predictor(xml, "openvino", threads=threads, precision=hint)
-    arrays = [read_dataset_image_bgr(p) for p in images]
+    arrays = [read_image_bgr(p) for p in images]
     for index in range(warmup):
         predictor.predict_arrays([arrays[index % len(arrays)]])
     samples = []
@@ -85,32 +85,16 @@ def timed_in_fresh_processes(
 
 def quantize_run(run: Path, args: argparse.Namespace, mode: str) -> tuple[Path, dict]:
     """Quantize `run` (exporting FP32 OpenVINO first if needed); (int8 xml, report dict)."""
-    from dfseg.analysis.split_data import SplitImages, load_split_images
-    from dfseg.config import load_project
-    from dfseg.export.quantize import (
-        QuantizeData,
-        QuantizeOptions,
-        ensure_openvino_fp32,
-        quantize_openvino,
-    )
+    from dfseg.analysis import quantize
+    from dfseg.structures.run_layout import resolve_target
 
-    config = load_project(run / "project.yaml")
-
-    def split(name: str) -> SplitImages:
-        return load_split_images(
-            config.data.path, config.data.format, config.class_names or None, config.split_dir,
-            name, config.project.task, config.data.annotations,
-        )  # fmt: skip
-
-    train, val = split("train"), split("val")
-    data = QuantizeData(train.image_paths, val.image_paths, val.ground_truths, val.class_names)
-    options = QuantizeOptions(
-        mode=mode, max_drop=args.max_drop, metric="f1", preset=args.preset,
-        calibration_images=args.calibration_images, threads=args.threads, force=True,
-        transformer=not args.no_transformer,
+    folder, project = resolve_target(run).require_run()
+    options = quantize.quantize_options(
+        project.export.quantize, mode=mode, max_drop=args.max_drop, metric="f1",
+        preset=args.preset, calibration_images=args.calibration_images, threads=args.threads,
+        force=True, transformer=not args.no_transformer,
     )  # fmt: skip
-    fp32 = ensure_openvino_fp32(run, args.threads)
-    report = quantize_openvino(fp32, data, options)
+    report = quantize.quantize_run(folder, project, options)
     return Path(report.folder) / "model.xml", report.model_dump(mode="json")
 
 
@@ -121,6 +105,7 @@ def latency_artifacts(run: Path, size: int, args: argparse.Namespace, scratch: P
     from dfseg.export.options import ExportOptions
     from dfseg.export.quantize import find_openvino_fp32
     from dfseg.export.source import find_export_source
+    from dfseg.structures.run_layout import RunFolder
 
     config = load_project(run / "project.yaml")
     copy = scratch / "runs" / config.project.name / run.name
@@ -130,7 +115,7 @@ def latency_artifacts(run: Path, size: int, args: argparse.Namespace, scratch: P
     (copy.parent / "split").symlink_to(config.split_dir)
     options = ExportOptions(formats=["openvino"], image_size=(size, size), threads=args.threads)
     export_model(find_export_source(copy), options)
-    fp32 = find_openvino_fp32(copy)
+    fp32 = find_openvino_fp32(RunFolder(copy))
     assert fp32 is not None
     int8, _ = quantize_run(copy, args, "basic")
     return {"fp32": fp32, "int8": int8}

@@ -7,9 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from dfseg.config.base import Section
-
-ExportFormat = Literal["onnx", "openvino", "trt"]
-Backend = Literal["auto", "torch", "onnxruntime", "openvino", "tensorrt"]
+from dfseg.config.choices import Backend, ExportFormat
 
 
 def _default_formats() -> list[ExportFormat]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -10,7 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from dfseg.config.errors import ConfigError, ConfigProblem, _first_model, problems_from_errors
-from dfseg.config.project import PRETRAINED_DOWNLOADS, ProjectConfig
+from dfseg.config.project import ProjectConfig
+from dfseg.config.variants import PRETRAINED_NAMES
 
 
 def load_project(path: str | Path, overrides: Sequence[str] = ()) -> ProjectConfig:
@@ -32,19 +34,23 @@ def load_project(path: str | Path, overrides: Sequence[str] = ()) -> ProjectConf
     file = Path(path).expanduser().resolve()
     text = _read_text(file)
     data, lines = parse_yaml(text, file)
-    apply_overrides(data, overrides, file)
-    return validate_project(data, file, lines)
+    overridden = apply_overrides(data, overrides, file)
+    return validate_project(data, file, lines, overridden)
 
 
 def validate_project(
-    data: dict[str, Any], file: Path | None, lines: dict[tuple[str, ...], int] | None = None
+    data: dict[str, Any],
+    file: Path | None,
+    lines: dict[tuple[str, ...], int] | None = None,
+    overridden: frozenset[tuple[str, ...]] = frozenset(),
 ) -> ProjectConfig:
-    """Validate an already-parsed project mapping (paths resolve against `file`'s folder)."""
+    """Validate an already-parsed project mapping (paths resolve against `file`'s folder);
+    problems of `overridden` keys are reported as coming from the command line."""
     base_dir = file.parent if file is not None else Path.cwd()
     try:
         config = ProjectConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems = problems_from_errors(exc.errors(), ProjectConfig, lines or {})
+        problems = problems_from_errors(exc.errors(), ProjectConfig, lines or {}, overridden)
         raise ConfigError(problems, file) from None
     config._source = file
     return config
@@ -103,9 +109,16 @@ def _collect_lines(
             _collect_lines(item, item_path, lines)
 
 
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str], file: Path | None) -> None:
-    """Set `dotted.key=value` overrides in place; malformed ones raise `ConfigError`."""
+def apply_overrides(
+    data: dict[str, Any], overrides: Sequence[str], file: Path | None
+) -> frozenset[tuple[str, ...]]:
+    """Set `dotted.key=value` overrides in place; malformed ones raise `ConfigError`.
+
+    Returns:
+        The key paths set (for error messages that say "command line").
+    """
     problems: list[ConfigProblem] = []
+    keys: set[tuple[str, ...]] = set()
     for override in overrides:
         key, sep, raw = override.partition("=")
         key = key.strip()
@@ -115,7 +128,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], file: Path |
             )
             continue
         value = _parse_value(raw)
-        is_file_name = isinstance(value, str) and value not in ("", *PRETRAINED_DOWNLOADS)
+        is_file_name = isinstance(value, str) and value not in ("", *PRETRAINED_NAMES)
         if is_file_name and _is_path_key(key):
             value = str(Path(value).expanduser().resolve())
         target = data
@@ -128,8 +141,10 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], file: Path |
             target = nested
         else:
             target[parts[-1]] = value
+            keys.add(tuple(parts))
     if problems:
-        raise ConfigError(problems, file)
+        raise ConfigError([replace(p, from_command_line=True) for p in problems], file)
+    return frozenset(keys)
 
 
 def _parse_value(raw: str) -> Any:

@@ -8,15 +8,6 @@ from pydantic import Field, model_validator
 
 from dfseg.config.base import Section
 
-# Official D-FINE COCO learning rates: (base lr, backbone lr, weight decay) per size.
-DEFAULT_OPTIMIZER_SETTINGS: dict[str, tuple[float, float, float]] = {
-    "n": (8e-4, 4e-4, 1e-4),
-    "s": (2e-4, 1e-4, 1e-4),
-    "m": (2e-4, 2e-5, 1e-4),
-    "l": (2.5e-4, 1.25e-5, 1.25e-4),
-    "x": (2.5e-4, 2.5e-6, 1.25e-4),
-}
-
 DecisionMetric = Literal["map50_95", "map50", "f1"]
 
 
@@ -27,7 +18,7 @@ class TrainConfig(Section):
     batch_size: int = Field(8, gt=0, description="Images per optimizer step per device.")
     accumulate: int = Field(1, ge=1, description="Gradient accumulation steps.")
     lr: float | None = Field(
-        None, gt=0, description="Base learning rate; null: the size's default."
+        None, gt=0, description="Base learning rate; null: the size's default (see variants)."
     )
     backbone_lr: float | None = Field(None, gt=0, description="Backbone lr; null: size default.")
     weight_decay: float | None = Field(None, ge=0, description="null: the size's default.")
@@ -66,10 +57,47 @@ class TrainConfig(Section):
 
 
 class AugmentConfig(Section):
-    """Training augmentations (validation and test only resize or letterbox).
+    """Training augmentations (validation and test data are only resized or letterboxed); the
+    data layer takes this section as it is.
 
-    Probabilities are in [0, 1]; sizes in input pixels unless stated. The names equal
-    `dfseg.data.augment_settings.AugmentSettings`, whose docstring explains each one.
+    The defaults suit fine-tuning a real-time DETR on a small custom dataset: geometric changes
+    that keep objects recognisable, mild photometry, mosaic half of the time. Probabilities are
+    in [0, 1]; sizes in input pixels unless stated.
+
+    Attributes:
+        mosaic: probability that a training sample is a 4-image mosaic.
+        mosaic_off_last_epochs: mosaic and multiscale are switched off for the last N epochs, so
+            the model ends on the plain resized images it will see at inference.
+        mosaic_scale: (low, high) zoom of the mosaic: the 2x-size canvas of four images is scaled
+            by this factor about a random centre and cropped to the input (0.5 shows all four
+            images at half size, 1.0 a quarter of the canvas at full size).
+        background_warmup_epochs: background images (no instances) are left out of the first N
+            epochs; they return afterwards.
+        multiscale: pick one random input size per training batch.
+        multiscale_range: (low, high) fractions of the base input size for multiscale; sizes are
+            the multiples of 32 in that range.
+        hflip, vflip: probability of a horizontal / vertical flip.
+        rotate_degrees: maximum rotation angle in degrees (uniform in +-rotate_degrees).
+        rotate_prob: probability of a rotation.
+        affine_scale: (low, high) zoom of the random affine transform.
+        affine_translate: maximum translation as a fraction of the image size (each axis).
+        affine_shear: maximum shear in degrees (each axis).
+        affine_prob: probability of the random affine transform (scale, translate, shear).
+        brightness_contrast: maximum relative change of brightness and of contrast.
+        brightness_contrast_prob: probability of a brightness/contrast change.
+        gamma_range: (low, high) gamma in percent (100 = unchanged).
+        gamma_prob: probability of a gamma change.
+        blur_kernel: (low, high) odd kernel size of the Gaussian or motion blur.
+        blur_prob: probability of a blur.
+        noise_std: (low, high) standard deviation of Gaussian noise, as a fraction of 255.
+        noise_prob: probability of Gaussian noise.
+        gray_prob: probability of converting to grey (kept 3-channel).
+        coarse_dropout_holes: (low, high) number of rectangular holes filled with grey.
+        coarse_dropout_size: (low, high) hole side as a fraction of the image side.
+        coarse_dropout_prob: probability of coarse dropout (masks stay whole: occlusion).
+        min_box_size: instances whose box is narrower or lower than this (input pixels) after
+            the augmentations are dropped from labels, boxes and masks together.
+        debug_images: number of augmented training samples drawn to the run folder.
     """
 
     mosaic: float = Field(0.5, ge=0, le=1, description="Probability of a 4-image mosaic.")
@@ -122,3 +150,12 @@ class AugmentConfig(Section):
         if low < 3 or low % 2 == 0 or high % 2 == 0:
             raise ValueError(f"blur_kernel must be odd sizes >= 3, got {[low, high]}")
         return self
+
+    @classmethod
+    def no_augmentation(cls) -> AugmentConfig:
+        """Settings that only resize: every probability zero, no multiscale."""
+        probabilities = [
+            name for name in cls.model_fields
+            if name in ("mosaic", "hflip", "vflip") or name.endswith("_prob")
+        ]  # fmt: skip
+        return cls(**dict.fromkeys(probabilities, 0.0))

@@ -1,6 +1,6 @@
 """Training augmentations (albumentations 2.x) applied alike to an image, its boxes and masks.
 
-Each augmentation is one entry of `_TRANSFORM_FACTORIES`, keyed by the `AugmentSettings`
+Each augmentation is one entry of `_TRANSFORM_FACTORIES`, keyed by the `AugmentConfig`
 probability that switches it on; a probability of 0 leaves it out of the pipeline. Geometric
 transforms come first, then photometric ones, then coarse dropout.
 
@@ -25,7 +25,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from dfseg.data.augment_settings import AugmentSettings
+from dfseg.config.train import AugmentConfig
 from dfseg.data.sample import Sample
 
 PAD_VALUE = 114  # grey of padding, letterbox borders, rotated-in corners and dropout holes
@@ -33,7 +33,7 @@ PAD_VALUE = 114  # grey of padding, letterbox borders, rotated-in corners and dr
 _INSTANCE_INDEX = "instance_index"
 
 
-def _rotate(settings: AugmentSettings, probability: float) -> A.BasicTransform:
+def _rotate(settings: AugmentConfig, probability: float) -> A.BasicTransform:
     return A.Rotate(
         limit=(-settings.rotate_degrees, settings.rotate_degrees),
         border_mode=cv2.BORDER_CONSTANT,
@@ -44,7 +44,7 @@ def _rotate(settings: AugmentSettings, probability: float) -> A.BasicTransform:
     )
 
 
-def _affine(settings: AugmentSettings, probability: float) -> A.BasicTransform:
+def _affine(settings: AugmentConfig, probability: float) -> A.BasicTransform:
     translate, shear = settings.affine_translate, settings.affine_shear
     return A.Affine(
         scale=settings.affine_scale,
@@ -58,19 +58,19 @@ def _affine(settings: AugmentSettings, probability: float) -> A.BasicTransform:
     )
 
 
-def _brightness_contrast(settings: AugmentSettings, probability: float) -> A.BasicTransform:
+def _brightness_contrast(settings: AugmentConfig, probability: float) -> A.BasicTransform:
     limit = settings.brightness_contrast
     return A.RandomBrightnessContrast(brightness_limit=limit, contrast_limit=limit, p=probability)
 
 
-def _blur(settings: AugmentSettings, probability: float) -> A.BaseCompose:
+def _blur(settings: AugmentConfig, probability: float) -> A.BaseCompose:
     kernel = settings.blur_kernel
     return A.OneOf(
         [A.GaussianBlur(blur_limit=kernel), A.MotionBlur(blur_limit=kernel)], p=probability
     )
 
 
-def _coarse_dropout(settings: AugmentSettings, probability: float) -> A.BasicTransform:
+def _coarse_dropout(settings: AugmentConfig, probability: float) -> A.BasicTransform:
     return A.CoarseDropout(
         num_holes_range=settings.coarse_dropout_holes,
         hole_height_range=settings.coarse_dropout_size,
@@ -80,7 +80,7 @@ def _coarse_dropout(settings: AugmentSettings, probability: float) -> A.BasicTra
     )
 
 
-_TransformFactory = Callable[[AugmentSettings, float], A.BasicTransform | A.BaseCompose]
+_TransformFactory = Callable[[AugmentConfig, float], A.BasicTransform | A.BaseCompose]
 
 # Probability field -> transform. Order is application order: geometry, photometry, dropout.
 _TRANSFORM_FACTORIES: dict[str, _TransformFactory] = {
@@ -97,7 +97,7 @@ _TRANSFORM_FACTORIES: dict[str, _TransformFactory] = {
 }
 
 
-def build_train_pipeline(settings: AugmentSettings, transform_boxes: bool) -> A.Compose:
+def build_train_pipeline(settings: AugmentConfig, transform_boxes: bool) -> A.Compose:
     """The albumentations pipeline of the enabled (probability > 0) augmentations.
 
     Args:

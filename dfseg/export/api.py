@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from dfseg import __version__
+from dfseg.config.tasks import task_spec
 from dfseg.export.errors import ExportError
 from dfseg.export.onnx_export import ONNX_FILE, export_onnx, import_onnx
 from dfseg.export.openvino_export import OPENVINO_FILE, export_openvino, openvino_runtime_hints
@@ -101,7 +102,7 @@ def export_model(
             report(progress, ProgressEvent("export", index + 1, len(options.formats)))
     return ExportReport(
         source_checkpoint=str(source.checkpoint),
-        run_dir=None if source.run_dir is None else str(source.run_dir),
+        run_dir=None if source.run is None else str(source.run.path),
         task=prepared.manifest.model.task,
         input_size=prepared.input_hw,
         options=options,
@@ -138,7 +139,7 @@ def _base_manifest(
 ) -> ArtifactManifest:
     model = ModelDescription(**{**trained.model.model_dump(), "image_size": input_hw})
     preprocessing = trained.preprocessing.model_copy(update={"input_size": input_hw})
-    outputs = ["labels", "boxes", "scores"] + (["mask_logits"] if model.task == "segment" else [])
+    outputs = list(task_spec(model.task).outputs)
     return trained.model_copy(
         update={
             "model": model,

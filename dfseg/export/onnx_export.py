@@ -4,7 +4,6 @@ with onnxslim, the manifest embedded in the metadata."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import warnings
 from collections.abc import Mapping
@@ -15,7 +14,6 @@ import torch
 
 from dfseg.errors import missing_dependency
 from dfseg.export.errors import ExportError
-from dfseg.export.tracing import dynamic_size_ops, export_friendly_ops
 from dfseg.nn.trained import InferenceGraph
 from dfseg.runtime.backends.base import INPUT_NAME
 from dfseg.runtime.backends.onnxruntime_backend import METADATA_KEY
@@ -52,7 +50,7 @@ def export_onnx(
         dynamic_batch: leave the batch dimension symbolic. The graph is traced with a batch of at
             least 2 so that no size-1 broadcast of the trace is baked in.
         dynamic_size: leave height and width symbolic (anchors and position embeddings are
-            computed in the graph; see `dfseg.export.tracing.dynamic_size_ops`).
+            computed in the graph; see `DFine.set_dynamic_size`).
         opset: ONNX opset, >= 17.
         simplify: fold constants and fuse with onnxslim.
         metadata: string key/values stored in the model's metadata_props.
@@ -65,15 +63,18 @@ def export_onnx(
     example = torch.rand(trace_batch, 3, *image_size)
     names = list(graph.output_names)
     dynamic_axes = _dynamic_axes(names, dynamic_batch, dynamic_size)
-    size_ops = dynamic_size_ops() if dynamic_size else contextlib.nullcontext()
     buffer = io.BytesIO()
-    with torch.no_grad(), export_friendly_ops(), size_ops, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about constant shapes are expected
-        torch.onnx.export(
-            graph, (example,), buffer,  # type: ignore[arg-type]
-            dynamo=False, opset_version=opset, input_names=[INPUT_NAME], output_names=names,
-            dynamic_axes=dynamic_axes, do_constant_folding=True,
-        )  # fmt: skip
+    graph.model.set_dynamic_size(dynamic_size)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about constant shapes are expected
+            torch.onnx.export(
+                graph, (example,), buffer,  # type: ignore[arg-type]
+                dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                output_names=names, dynamic_axes=dynamic_axes, do_constant_folding=True,
+            )  # fmt: skip
+    finally:
+        graph.model.set_dynamic_size(False)
     model = onnx.load_from_string(buffer.getvalue())
     if simplify:
         model = _simplify(model)

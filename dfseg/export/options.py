@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -13,11 +11,12 @@ from pydantic import (
     model_validator,
 )
 
+from dfseg.config.choices import ExportFormat
 from dfseg.config.deploy import ExportConfig
+from dfseg.config.errors import describe_validation_error
 from dfseg.export.errors import ExportError
 from dfseg.structures.manifest import Precision
 
-ExportFormat = Literal["onnx", "openvino", "trt"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("onnx", "openvino", "trt")
 # Export format name -> the manifest's `format`.
 MANIFEST_FORMATS = {"onnx": "onnx", "openvino": "openvino", "trt": "tensorrt"}
@@ -124,11 +123,7 @@ def options_from_config(config: ExportConfig | None, **overrides: object) -> Exp
     try:
         return ExportOptions.model_validate(base)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'options'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ExportError(f"invalid export options: {problems}") from None
+        raise ExportError(f"invalid export options: {describe_validation_error(exc)}") from None
 
 
 def _has_tensorrt() -> bool:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,20 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dfseg.config import ProjectConfig, load_project
-from dfseg.data.split import IMAGE_COLUMN
+from dfseg.config import ProjectConfig
+from dfseg.data.split import split_image_paths
 from dfseg.data.synthetic import SyntheticParams, render_image
-from dfseg.export.errors import ExportError
-from dfseg.runtime.artifacts import (
-    BEST_CHECKPOINT,
-    PROJECT_SUFFIXES,
-    latest_run_dir,
-    run_dir_of,
-)
 from dfseg.runtime.errors import ImageReadError
 from dfseg.runtime.images import read_image_bgr
-
-RUN_PROJECT_FILE = "project.yaml"
+from dfseg.structures.run_layout import EXPORT_DIR, RunFolder, Target, resolve_target
 
 
 @dataclass(frozen=True)
@@ -33,66 +24,36 @@ class ExportSource:
 
     Attributes:
         checkpoint: the best.pt / last.pt file.
-        run_dir: its run folder (exports go to `<run_dir>/export`), or None for a loose file.
+        run: its run folder (exports go to `<run>/export`), or None for a loose file.
         project: the project (the run's resolved project.yaml, or the file given), if any.
     """
 
     checkpoint: Path
-    run_dir: Path | None
+    run: RunFolder | None
     project: ProjectConfig | None
 
     @property
     def export_root(self) -> Path:
         """`<run>/export`, or `export/` beside a loose checkpoint."""
-        return (self.run_dir or self.checkpoint.parent) / "export"
+        return self.run.export_dir if self.run is not None else self.checkpoint.parent / EXPORT_DIR
 
 
-def find_export_source(target: Path, overrides: Sequence[str] = ()) -> ExportSource:
+def find_export_source(
+    target: Path | str | Target, overrides: Sequence[str] = ()
+) -> ExportSource:
     """Resolve what `dfseg export TARGET` means.
 
     Args:
         target: a project file (its newest run's best.pt), a run folder (its best.pt) or a
-            checkpoint file.
+            checkpoint file; or what `resolve_target` made of one.
         overrides: `key=value` overrides of the project (e.g. `export.half=true`).
 
     Raises:
-        ExportError: nothing to export found, or overrides without a project file.
+        RunNotFoundError: nothing to export found, or overrides without a project file.
         ConfigError: an invalid project file or override.
     """
-    target = Path(target).expanduser()
-    if target.suffix.lower() in PROJECT_SUFFIXES:
-        project = load_project(target, overrides)
-        run_dir = latest_run_dir(project.output_root)
-        if run_dir is None:
-            raise ExportError(
-                f"{target}: no trained run with a {BEST_CHECKPOINT} under {project.output_root}; "
-                "train one first with `dfseg train`"
-            )
-        return ExportSource(run_dir / BEST_CHECKPOINT, run_dir, project)
-    if target.is_dir():
-        checkpoint = target / BEST_CHECKPOINT
-        if not checkpoint.is_file():
-            raise ExportError(f"{target}: no {BEST_CHECKPOINT} in this folder; give a run folder")
-    elif target.is_file():
-        checkpoint = target
-    else:
-        raise ExportError(f"{target}: no such file or folder")
-    run_dir = run_dir_of(checkpoint.parent)
-    return ExportSource(checkpoint, run_dir, _run_project(run_dir, overrides, target))
-
-
-def _run_project(
-    run_dir: Path | None, overrides: Sequence[str], target: Path
-) -> ProjectConfig | None:
-    project_file = run_dir / RUN_PROJECT_FILE if run_dir is not None else None
-    if project_file is not None and project_file.is_file():
-        return load_project(project_file, overrides)
-    if overrides:
-        raise ExportError(
-            f"{target}: key=value overrides need a project; none was found beside the checkpoint "
-            "(use the --options instead)"
-        )
-    return None
+    resolved = target if isinstance(target, Target) else resolve_target(target, overrides)
+    return ExportSource(resolved.checkpoint("best"), resolved.run, resolved.project())
 
 
 def file_sha256(path: Path) -> str:
@@ -138,16 +99,10 @@ def parity_images(
 
 
 def _split_images(project: ProjectConfig, split: str, count: int) -> list[np.ndarray]:
-    csv_path = project.split_dir / f"{split}.csv"
-    if not csv_path.is_file():
-        return []
-    root = project.data.path if project.data.path.is_dir() else project.data.path.parent
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        names = [row.get(IMAGE_COLUMN) or "" for row in csv.DictReader(handle)]
     images = []
-    for name in filter(None, names):
+    for path in split_image_paths(project.split_dir, project.data.path, split):
         try:
-            images.append(read_image_bgr(root / name))
+            images.append(read_image_bgr(path))
         except ImageReadError:
             continue
         if len(images) == count:

@@ -17,6 +17,7 @@ from dfseg.metrics.errors import MetricsInputError
 from dfseg.metrics.masks import (
     CocoRle,
     MaskInput,
+    encode_bool_masks,
     rle_areas,
     rle_from_boxes_xyxy,
     rle_from_polygons,
@@ -249,11 +250,14 @@ class ImagePredictions:
 
     @classmethod
     def from_detections(cls, detections: Detections) -> ImagePredictions:
+        """What a backend returned, masks run-length encoded at once (the dense masks of a
+        whole split would not fit in memory)."""
+        masks = None if detections.masks is None else encode_bool_masks(detections.masks)
         return cls(
             boxes_xyxy=detections.boxes_xyxy,
             scores=detections.scores,
             labels=detections.labels,
-            masks=detections.masks,
+            masks=masks,
         )
 
 

@@ -14,9 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from dfseg.config.tasks import GROUP_SUFFIXES, MetricGroup, Task, task_spec
 from dfseg.metrics.coco import evaluate_coco
 from dfseg.metrics.coco_result import CocoResult
 from dfseg.metrics.collect import ProgressCallback
+from dfseg.metrics.errors import MetricsInputError
 from dfseg.metrics.inputs import ImageGroundTruth, ImagePredictions, as_predictions, check_inputs
 from dfseg.metrics.iou import IouType
 from dfseg.metrics.thresholds import (
@@ -26,9 +28,6 @@ from dfseg.metrics.thresholds import (
     match_for_thresholds,
 )
 from dfseg.structures.detections import Detections
-
-Task = Literal["detect", "segment"]
-SUFFIX_BY_IOU_TYPE: dict[IouType, str] = {"bbox": "B", "segm": "M"}
 
 
 class GroupMetrics(BaseModel):
@@ -62,7 +61,7 @@ class EvalReport(BaseModel):
     """Validation results of one model on one split.
 
     Attributes:
-        task: "detect" or "segment" (mask metrics present).
+        task: "segment" when mask metrics are present, else "detect" (`metric_groups`).
         threshold: confidence threshold of P/R/F1.
         threshold_source: "given", or the metric whose F1 picked it ("bbox" or "segm").
         average: how "all" combines P/R/F1 over classes ("micro" pools counts).
@@ -84,14 +83,28 @@ class EvalReport(BaseModel):
     coco: dict[str, dict[str, float]]
     mask_instances_left_out: int = 0
 
+    @property
+    def metric_groups(self) -> tuple[MetricGroup, ...]:
+        """The groups this report has ("box", and "mask" for segmentation)."""
+        return task_spec(self.task).metric_groups
+
+    def overall_group(self, group: MetricGroup) -> GroupMetrics:
+        """The "all" row's metrics of one group."""
+        metrics = self.overall.box if group == "box" else self.overall.mask
+        if metrics is None:
+            raise MetricsInputError(f"this {self.task} report has no {group} metrics")
+        return metrics
+
+    @property
+    def primary(self) -> GroupMetrics:
+        """The "all" metrics of the task's own output (masks for segmentation, else boxes)."""
+        return self.overall_group(task_spec(self.task).decision_group)
+
     def to_row(self) -> dict[str, float]:
         """Flat dict for results.csv; the columns depend only on the task, never on the data."""
         row: dict[str, float] = {}
-        groups: list[tuple[str, GroupMetrics | None]] = [("B", self.overall.box)]
-        if self.task == "segment":
-            groups.append(("M", self.overall.mask))
-        for suffix, group in groups:
-            assert group is not None
+        for name in self.metric_groups:
+            suffix, group = GROUP_SUFFIXES[name], self.overall_group(name)
             row[f"metrics/precision({suffix})"] = group.precision
             row[f"metrics/recall({suffix})"] = group.recall
             row[f"metrics/f1({suffix})"] = group.f1

@@ -6,27 +6,25 @@ checkpoint loading, pretrained weights and size variants.
     outputs = model.eval()(images)  # images: [B, 3, H, W] RGB in [0, 1]
 """
 
-from dfseg.nn.build import build_model
+from dfseg.nn.build import build_described_model, build_model, describe_model
 from dfseg.nn.checkpoint import CheckpointError, LoadReport, load_checkpoint
 from dfseg.nn.info import ModelInfo, model_info
 from dfseg.nn.mask_head import mask_logits
-from dfseg.nn.model import DFine, ModelSpec, ModelSpecError
+from dfseg.nn.model import DFine, ModelSpecError
 from dfseg.nn.postprocess import DetectionPostprocess
 from dfseg.nn.pretrained import PretrainedDownloadError, download_pretrained, pretrained_url
-from dfseg.nn.variants import SIZE_SPECS, SizeSpec
 
 __all__ = [
-    "SIZE_SPECS",
     "CheckpointError",
     "DFine",
     "DetectionPostprocess",
     "LoadReport",
     "ModelInfo",
-    "ModelSpec",
     "ModelSpecError",
     "PretrainedDownloadError",
-    "SizeSpec",
+    "build_described_model",
     "build_model",
+    "describe_model",
     "download_pretrained",
     "load_checkpoint",
     "mask_logits",

@@ -11,7 +11,7 @@ from dfseg.nn.conv import activation_layer
 
 
 def sincos_position_embedding(
-    width: int, height: int, embed_dim: int, temperature: float = 10000.0
+    width: int | Tensor, height: int | Tensor, embed_dim: int, temperature: float = 10000.0
 ) -> Tensor:
     """2-D sin-cos position embedding for a flattened [height, width] token grid.
 
@@ -20,8 +20,8 @@ def sincos_position_embedding(
     (t // height, t % height) rather than (x, y). Checkpoints were trained with it.
 
     Args:
-        width: feature-map width W.
-        height: feature-map height H.
+        width: feature-map width W (an int, or a 0-d tensor while tracing a dynamic-size export).
+        height: feature-map height H (likewise).
         embed_dim: channels, divisible by 4.
         temperature: frequency base.
 
@@ -33,8 +33,8 @@ def sincos_position_embedding(
             f"embed_dim must be divisible by 4 for a 2-D sin-cos embedding, got {embed_dim}"
         )
     grid_w, grid_h = torch.meshgrid(
-        torch.arange(int(width), dtype=torch.float32),
-        torch.arange(int(height), dtype=torch.float32),
+        torch.arange(width, dtype=torch.float32),  # type: ignore[arg-type]
+        torch.arange(height, dtype=torch.float32),  # type: ignore[arg-type]
         indexing="ij",
     )
     quarter = embed_dim // 4

@@ -4,6 +4,8 @@ point counts, sampling around reference boxes, bilinear sampling with `F.grid_sa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -12,13 +14,14 @@ from torch import Tensor
 
 
 def split_value_levels(
-    memory: Tensor, spatial_shapes: list[tuple[int, int]], num_heads: int
+    memory: Tensor, spatial_shapes: Sequence[tuple[Any, Any]], num_heads: int
 ) -> list[Tensor]:
     """Reshape the flattened multi-level memory into per-level, per-head maps for sampling.
 
     Args:
         memory: [B, sum(H_l * W_l), C] flattened levels, finest first.
-        spatial_shapes: (H_l, W_l) per level.
+        spatial_shapes: (H_l, W_l) per level: ints, or 0-d tensors while tracing an export with
+            a dynamic input size (then the levels are sliced at graph-computed offsets).
         num_heads: attention heads M; C must be divisible by M.
 
     Returns:
@@ -29,7 +32,11 @@ def split_value_levels(
     value = memory.reshape(memory.shape[0], memory.shape[1], num_heads, head_dim)
     value = value.permute(0, 2, 3, 1)  # [B, M, C/M, L]
     sizes = [height * width for height, width in spatial_shapes]
-    levels = value.split(sizes, dim=-1)
+    if any(isinstance(size, Tensor) for size in sizes):
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        levels = [value[..., s : s + n] for s, n in zip(starts, sizes, strict=True)]
+    else:
+        levels = list(value.split(sizes, dim=-1))
     return [
         level.reshape(-1, head_dim, height, width)
         for level, (height, width) in zip(levels, spatial_shapes, strict=True)

@@ -126,6 +126,9 @@ class DFineDecoder(nn.Module):
         self.reg_max = reg_max
         self.eval_idx = eval_idx if eval_idx >= 0 else num_layers + eval_idx
         self.is_deployed = False
+        # Traced for an export with a dynamic input size: anchors come from the traced level
+        # sizes (graph values) instead of the cached buffer (see `DFine.set_dynamic_size`).
+        self.dynamic_size = False
 
         self.input_proj = nn.ModuleList(
             nn.Identity() if c == hidden_dim else ProjectionConvNorm(c, hidden_dim)
@@ -202,17 +205,25 @@ class DFineDecoder(nn.Module):
         self.register_buffer("valid_mask", valid_mask)
 
     # ----------------------------------------------------------------------------------------
-    def _flatten_levels(self, features: list[Tensor]) -> tuple[Tensor, list[tuple[int, int]]]:
+    @property
+    def _traced_size(self) -> bool:
+        """Tracing an export whose input size stays a graph value."""
+        return self.dynamic_size and torch.jit.is_tracing()
+
+    def _flatten_levels(self, features: list[Tensor]) -> tuple[Tensor, list[tuple[Any, Any]]]:
         projected = [proj(feature) for proj, feature in zip(self.input_proj, features, strict=True)]
-        shapes = [(int(p.shape[2]), int(p.shape[3])) for p in projected]
+        if self._traced_size:  # level sizes stay graph values
+            shapes: list[tuple[Any, Any]] = [(p.shape[2], p.shape[3]) for p in projected]
+        else:
+            shapes = [(int(p.shape[2]), int(p.shape[3])) for p in projected]
         memory = torch.cat([p.flatten(2).permute(0, 2, 1) for p in projected], dim=1)  # [B, L, C]
         return memory, shapes
 
     def _anchors_for(
-        self, shapes: list[tuple[int, int]], device: torch.device
+        self, shapes: list[tuple[Any, Any]], device: torch.device
     ) -> tuple[Tensor, Tensor]:
-        if not self.training and shapes == self.cached_shapes:
-            return self.anchors, self.valid_mask
+        if not self.training and not self._traced_size and shapes == self.cached_shapes:
+            return self.anchors, self.valid_mask  # the cached fast path
         return generate_anchors(shapes, device=device)
 
     def _select_queries(

@@ -3,6 +3,8 @@ a bottom-up PAN of RepNCSPELAN4 blocks. All outputs have `hidden_dim` channels."
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -49,6 +51,9 @@ class HybridEncoder(nn.Module):
         self.hidden_dim = hidden_dim
         self.aifi_levels = tuple(aifi_levels)
         self.pe_temperature = pe_temperature
+        # Traced for an export with a dynamic input size: position embeddings are computed from
+        # the traced feature size instead of the cache (see `DFine.set_dynamic_size`).
+        self.dynamic_size = False
         self.input_proj = nn.ModuleList(ProjectionConvNorm(c, hidden_dim) for c in in_channels)
         self.encoder = nn.ModuleList(
             EncoderStack(num_encoder_layers, hidden_dim, num_heads, ffn_dim) for _ in aifi_levels
@@ -82,9 +87,10 @@ class HybridEncoder(nn.Module):
             self.register_buffer(f"pos_embed{level}", embed, persistent=False)
             self.cached_grid[level] = (height, width)
 
-    def _position_embedding(self, level: int, height: int, width: int, like: Tensor) -> Tensor:
-        if not self.training and self.cached_grid[level] == (height, width):
-            return getattr(self, f"pos_embed{level}")
+    def _position_embedding(self, level: int, height: Any, width: Any, like: Tensor) -> Tensor:
+        traced_size = self.dynamic_size and torch.jit.is_tracing()
+        if not self.training and not traced_size and self.cached_grid[level] == (height, width):
+            return getattr(self, f"pos_embed{level}")  # the cached fast path
         embed = sincos_position_embedding(width, height, self.hidden_dim, self.pe_temperature)
         return embed.to(device=like.device, dtype=like.dtype)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn as nn
 from pydantic import BaseModel
 from torch.utils.flop_counter import FlopCounterMode
 
+from dfseg.config.tasks import Task
 from dfseg.nn.build import build_model
 
 PARTS = ("backbone", "encoder", "decoder", "mask_head")
@@ -39,7 +38,7 @@ def _count(module: nn.Module | None) -> int:
 
 def model_info(
     size: str,
-    task: Literal["detect", "segment"] = "detect",
+    task: Task = "detect",
     num_classes: int = 80,
     image_size: tuple[int, int] = (640, 640),
 ) -> ModelInfo:

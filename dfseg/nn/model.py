@@ -1,10 +1,9 @@
-"""The D-FINE model (backbone -> hybrid encoder -> decoder, plus an optional mask head) and its
-self-describing `ModelSpec`."""
+"""The D-FINE model: backbone -> hybrid encoder -> decoder, plus an optional mask head; it carries
+its `ModelDescription` (what `build_model` built it from)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -16,60 +15,11 @@ from dfseg.nn.hgnetv2 import ConvBNAct, HGNetv2
 from dfseg.nn.hybrid_encoder import HybridEncoder
 from dfseg.nn.mask_head import MaskHead
 from dfseg.nn.outputs import eval_outputs, train_outputs
-
-Task = Literal["detect", "segment"]
-TASKS: tuple[str, ...] = ("detect", "segment")
+from dfseg.structures.manifest import ModelDescription
 
 
 class ModelSpecError(DfsegError, ValueError):
-    """A model spec (size, classes, task, image size) that cannot be built."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a model is: enough to rebuild it (stored in checkpoint and export manifests).
-
-    Attributes:
-        size: "n", "s", "m", "l" or "x".
-        num_classes: number of classes (ids 0..num_classes-1).
-        task: "detect" or "segment".
-        image_size: (height, width) of the input the model is built for, multiples of 32.
-    """
-
-    size: str
-    num_classes: int
-    task: Task = "detect"
-    image_size: tuple[int, int] = (640, 640)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-type dict: {"size", "num_classes", "task", "image_size": [h, w]}."""
-        return {
-            "size": self.size,
-            "num_classes": self.num_classes,
-            "task": self.task,
-            "image_size": [int(self.image_size[0]), int(self.image_size[1])],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        """Inverse of `to_dict`; raises ModelSpecError on missing or malformed fields."""
-        missing = [key for key in ("size", "num_classes") if key not in data]
-        if missing:
-            raise ModelSpecError(f"model spec is missing {missing}: {data!r}")
-        image_size = data.get("image_size", (640, 640))
-        if not isinstance(image_size, (list, tuple)) or len(image_size) != 2:
-            raise ModelSpecError(
-                f"model spec image_size must be [height, width], got {image_size!r}"
-            )
-        task = data.get("task", "detect")
-        if task not in TASKS:
-            raise ModelSpecError(f"model spec task must be one of {TASKS}, got {task!r}")
-        return cls(
-            size=str(data["size"]),
-            num_classes=int(data["num_classes"]),
-            task=cast(Task, task),
-            image_size=(int(image_size[0]), int(image_size[1])),
-        )
+    """A model description (size, classes, task, image size) that cannot be built."""
 
 
 class DFine(nn.Module):
@@ -83,14 +33,14 @@ class DFine(nn.Module):
 
     def __init__(
         self,
-        spec: ModelSpec,
+        description: ModelDescription,
         backbone: HGNetv2,
         encoder: HybridEncoder,
         decoder: DFineDecoder,
         mask_head: MaskHead | None = None,
     ) -> None:
         super().__init__()
-        self.spec = spec
+        self.description = description
         self.backbone = backbone
         self.decoder = decoder
         self.encoder = encoder
@@ -138,7 +88,14 @@ class DFine(nn.Module):
         self.encoder.set_image_size(image_size)
         self.decoder.set_image_size(image_size)
         size = (int(image_size[0]), int(image_size[1]))
-        self.spec = ModelSpec(self.spec.size, self.spec.num_classes, self.spec.task, size)
+        self.description = self.description.model_copy(update={"image_size": size})
+
+    def set_dynamic_size(self, enabled: bool) -> None:
+        """Trace with the input size as a graph value (exports with a dynamic height and width):
+        anchors and position embeddings are then computed in the graph from the input's shape
+        instead of being baked in as constants. Eager results are the same either way."""
+        self.encoder.dynamic_size = enabled
+        self.decoder.dynamic_size = enabled
 
     def deploy(self, fuse_backbone: bool = False, channels_last: bool = False) -> DFine:
         """Prepare for inference, as the official `deploy()`: eval mode, conv+BN and RepVGG

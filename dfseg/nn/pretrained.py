@@ -12,24 +12,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from dfseg.config.variants import model_variant
 from dfseg.errors import DfsegError
 from dfseg.nn.checkpoint import CheckpointError, extract_state_dict, read_checkpoint
-
-RELEASE_URL = "https://github.com/Peterande/storage/releases/download/dfinev1.0"
-
-# (size, variant) -> file name, as linked from the official README's model zoo. "coco": trained on
-# COCO; "obj2coco": Objects365 pre-training then COCO (no N model); "obj365": Objects365 only.
-PRETRAINED_FILES: dict[tuple[str, str], str] = {
-    **{(size, "coco"): f"dfine_{size}_coco.pth" for size in ("n", "s", "m", "l", "x")},
-    ("s", "obj2coco"): "dfine_s_obj2coco.pth",
-    ("m", "obj2coco"): "dfine_m_obj2coco.pth",
-    ("l", "obj2coco"): "dfine_l_obj2coco_e25.pth",
-    ("x", "obj2coco"): "dfine_x_obj2coco.pth",
-    ("s", "obj365"): "dfine_s_obj365.pth",
-    ("m", "obj365"): "dfine_m_obj365.pth",
-    ("l", "obj365"): "dfine_l_obj365_e25.pth",
-    ("x", "obj365"): "dfine_x_obj365.pth",
-}
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -39,14 +24,9 @@ class PretrainedDownloadError(DfsegError):
 
 
 def pretrained_url(size: str, variant: str = "coco") -> str:
-    """Release URL of the official weights for (size, variant); ValueError if none exists."""
-    name = PRETRAINED_FILES.get((size, variant))
-    if name is None:
-        available = sorted(f"{s}/{v}" for s, v in PRETRAINED_FILES)
-        raise ValueError(
-            f"no official weights for size {size!r}, variant {variant!r}; available: {available}"
-        )
-    return f"{RELEASE_URL}/{name}"
+    """Release URL of the official weights for (size, variant) (the size's row of
+    `dfseg.config.variants.MODEL_VARIANTS`); ValueError if none exists."""
+    return model_variant(size).pretrained_url(variant)
 
 
 def _verify(path: Path) -> None:

@@ -14,13 +14,13 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from dfseg.nn.build import build_model
+from dfseg.config.tasks import task_spec
+from dfseg.nn.build import build_described_model
 from dfseg.nn.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from dfseg.nn.model import DFine
 from dfseg.nn.postprocess import DetectionPostprocess
 from dfseg.structures.manifest import ArtifactManifest, ManifestError
-
-DFSEG_CHECKPOINT_FORMAT = "dfseg-checkpoint"
+from dfseg.structures.run_layout import CHECKPOINT_FORMAT
 
 
 def read_trained_manifest(payload: object, source: Path) -> ArtifactManifest:
@@ -29,9 +29,9 @@ def read_trained_manifest(payload: object, source: Path) -> ArtifactManifest:
     Raises:
         CheckpointError: not a dfseg checkpoint, or one without a valid manifest.
     """
-    if not isinstance(payload, dict) or payload.get("format") != DFSEG_CHECKPOINT_FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
-            f"{source}: not a dfseg run checkpoint (no format '{DFSEG_CHECKPOINT_FORMAT}'); "
+            f"{source}: not a dfseg run checkpoint (no format '{CHECKPOINT_FORMAT}'); "
             "give the best.pt or last.pt of a `dfseg train` run. Official D-FINE weights are "
             "starting points for training (model.pretrained), not inference artifacts."
         )
@@ -41,6 +41,12 @@ def read_trained_manifest(payload: object, source: Path) -> ArtifactManifest:
         return ArtifactManifest.model_validate(payload["manifest"])
     except ValueError as exc:
         raise ManifestError(f"{source}: invalid manifest inside the checkpoint ({exc})") from None
+
+
+def read_checkpoint_manifest(path: Path) -> ArtifactManifest:
+    """The manifest of a dfseg checkpoint file (classes, task, tuned threshold), without
+    building the model."""
+    return read_trained_manifest(read_checkpoint(path), path)
 
 
 def load_trained_model(path: Path | str) -> tuple[DFine, ArtifactManifest]:
@@ -61,12 +67,7 @@ def load_trained_model(path: Path | str) -> tuple[DFine, ArtifactManifest]:
     payload = read_checkpoint(path)
     manifest = read_trained_manifest(payload, path)
     description = manifest.model
-    model = build_model(
-        description.size,
-        description.num_classes,
-        task=description.task,
-        image_size=tuple(description.image_size),  # type: ignore[arg-type]
-    )
+    model = build_described_model(description)
     report = load_checkpoint(model, payload)
     if report.reinitialized:
         raise CheckpointError(
@@ -95,9 +96,7 @@ class InferenceGraph(nn.Module):
         super().__init__()
         self.model = model
         self.postprocess = DetectionPostprocess(top_k)
-        self.output_names = ["labels", "boxes", "scores"] + (
-            ["mask_logits"] if model.has_mask_head else []
-        )
+        self.output_names = list(task_spec(model.description.task).outputs)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """images [B, 3, H, W] float32 RGB in [0, 1] -> the outputs named in `output_names`."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from dfseg.runtime.errors import ImageReadError
 
-ImageInput = str | Path | np.ndarray
+ImageInput = Any  # str | Path | np.ndarray | PIL.Image.Image (PIL stays an optional import)
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 )
@@ -36,16 +37,20 @@ def read_image_bgr(path: Path | str) -> np.ndarray:
 
 
 def as_bgr_array(image: ImageInput) -> np.ndarray:
-    """A path or an array -> [H, W, 3] uint8 BGR.
+    """A path, an array or a PIL image -> [H, W, 3] uint8 BGR.
 
     Arrays are taken as BGR (as OpenCV gives them): [H, W] grey, [H, W, 3] BGR or [H, W, 4]
-    BGRA (alpha dropped). Float arrays must already be in 0..255.
+    BGRA (alpha dropped). Float arrays must already be in 0..255. PIL images are in RGB (any
+    mode; converted), so `Image.open(path)` works as it is.
 
     Raises:
         ImageReadError: an unreadable file or an array of the wrong shape.
     """
     if isinstance(image, (str, Path)):
         return read_image_bgr(image)
+    if hasattr(image, "getbands") and hasattr(image, "convert"):  # a PIL image
+        rgb = np.asarray(image.convert("RGB"))  # [H, W, 3] uint8
+        return np.ascontiguousarray(rgb[:, :, ::-1])
     array = np.asarray(image)
     if array.ndim == 2:
         array = cv2.cvtColor(_as_uint8(array), cv2.COLOR_GRAY2BGR)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from dfseg.runtime.artifacts import resolve_artifact, run_dir_of
+from dfseg.config import ProjectConfig
+from dfseg.config.deploy import InferConfig
+from dfseg.config.tasks import task_spec
+from dfseg.runtime.artifacts import resolve_artifact
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.runtime.sinks import (
     AnnotatedImages,
@@ -25,6 +28,7 @@ from dfseg.runtime.sinks import (
 from dfseg.runtime.sources import Frame, Source, SourceScan, VideoStream, open_sources
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.structures.run_folders import create_numbered_dir
+from dfseg.structures.run_layout import RunFolder
 
 INFER_STEM = "infer"
 
@@ -86,6 +90,16 @@ class InferReport(BaseModel):
     seconds: float = 0.0
 
 
+def infer_options(project: ProjectConfig | None, **options: object) -> InferOptions:
+    """`InferOptions` from a project's `infer:` section (the defaults without a project), then
+    the keyword `options` (None values ignored), as `dfseg infer` merges its flags. The project
+    of a target: `resolve_target(target).project()` (the file given, or the run's)."""
+    section = (project.infer if project is not None else InferConfig()).model_dump()
+    values = {**section, **{key: value for key, value in options.items() if value is not None}}
+    names = {f.name for f in fields(InferOptions)}
+    return InferOptions(**{key: value for key, value in values.items() if key in names})
+
+
 def build_sinks(out_dir: Path, options: InferOptions, segment: bool) -> list[Sink]:
     """The sinks `options` enables."""
     sinks: list[Sink] = []
@@ -118,7 +132,7 @@ def infer(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = InferReport(out_dir=str(out_dir), backend=predictor.backend.name)
     result.unreadable = [f"{path}: {reason}" for path, reason in scan.unreadable]
-    sinks = build_sinks(out_dir, options, predictor.task == "segment")
+    sinks = build_sinks(out_dir, options, task_spec(predictor.task).instance_masks)
     counts: Counter[str] = Counter()
     total, done = scan.total, 0
     predictor.warmup()  # the reported speed is steady-state, as in `dfseg bench`
@@ -188,17 +202,15 @@ def run_infer(
     target: Path,
     source: str | Path,
     options: InferOptions,
-    runs_root: Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> InferReport:
     """`dfseg infer` as a function: find the artifact, open the sources, predict, write.
 
     Args:
-        target: a model file, export folder, run folder or project file (see `resolve_artifact`;
-            a project file needs `runs_root`).
+        target: a model file, export folder, run folder or project file (see
+            `resolve_artifact`).
         source: an image, folder, glob, video, folder of videos, or webcam index.
         options: how to run and what to write.
-        runs_root: the project's output root, for a project file.
         progress: receives "infer" events (frames done of the total, when known).
 
     Returns:
@@ -206,13 +218,13 @@ def run_infer(
         artifact when it belongs to no run).
     """
     backend = None if options.backend in (None, "auto") else options.backend
-    artifact = resolve_artifact(Path(target), backend, runs_root)
+    artifact = resolve_artifact(target, backend)
     predictor = load_predictor(
         artifact, backend=backend, device=options.device, conf=options.conf,
         class_conf=options.class_conf, threads=options.threads, precision=options.precision,
         rect=options.rect, max_det=options.max_det, batch_size=options.batch,
     )  # fmt: skip
     scan = open_sources(source)
-    run_dir = run_dir_of(artifact)
-    out_dir = create_numbered_dir(run_dir if run_dir is not None else artifact.parent, INFER_STEM)
+    run = RunFolder.containing(artifact)
+    out_dir = create_numbered_dir(run.path if run is not None else artifact.parent, INFER_STEM)
     return infer(predictor, scan, out_dir, options, progress)

@@ -26,14 +26,16 @@ class PostprocessSettings:
     Attributes:
         conf: default score threshold.
         class_conf: per-class thresholds by class id, overriding `conf`.
-        max_det: detections kept per image (after thresholds, best first).
+        max_det: detections kept per image (after thresholds and `classes`, best first).
         clip_masks_to_boxes: zero mask pixels outside the detection's box.
+        classes: keep only these class ids (None: all).
     """
 
     conf: float = 0.5
     class_conf: Mapping[int, float] = field(default_factory=dict)
     max_det: int = 300
     clip_masks_to_boxes: bool = True
+    classes: frozenset[int] | None = None
 
     def thresholds(self, num_classes: int) -> np.ndarray:
         """[C] threshold per class id."""
@@ -41,6 +43,12 @@ class PostprocessSettings:
         for class_id, threshold in self.class_conf.items():
             values[class_id] = threshold
         return values
+
+
+EVAL_MAX_DETECTIONS = 100  # COCO evaluates at most 100 detections per image (maxDets)
+EVAL_SETTINGS = PostprocessSettings(conf=0.0, max_det=EVAL_MAX_DETECTIONS)
+"""What every evaluation predicts with (validation, bench, errors, quantize): no confidence
+threshold, the top 100 per image, as mAP needs."""
 
 
 def to_detections(
@@ -65,7 +73,10 @@ def to_detections(
     scores = raw.scores[index].astype(np.float32, copy=False)  # [K]
     labels = raw.labels[index].astype(np.int64, copy=False)  # [K]
     thresholds = settings.thresholds(len(class_names))
-    keep = np.flatnonzero(scores >= thresholds[np.clip(labels, 0, len(class_names) - 1)])
+    wanted = scores >= thresholds[np.clip(labels, 0, len(class_names) - 1)]
+    if settings.classes is not None:
+        wanted &= np.isin(labels, list(settings.classes))
+    keep = np.flatnonzero(wanted)
     keep = keep[np.argsort(-scores[keep], kind="stable")][: settings.max_det]
     boxes = boxes_to_original(raw.boxes[index][keep].astype(np.float32), params)  # [N, 4]
     masks = None

@@ -10,7 +10,6 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
-from dfseg.runtime.annotate import draw_detections
 from dfseg.runtime.sources import Frame
 from dfseg.structures import Detections
 
@@ -51,7 +50,7 @@ class AnnotatedImages(Sink):
         target = self.out_dir / frame.name
         if target.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
             target = target.with_suffix(".jpg")
-        _write_image(target, draw_detections(frame.image, detections, self.line_width))
+        _write_image(target, detections.plot(frame.image, self.line_width))
 
 
 class AnnotatedVideos(Sink):
@@ -74,7 +73,7 @@ class AnnotatedVideos(Sink):
             path = str(self.out_dir / f"{video.stem}.mp4")
             writer = cv2.VideoWriter(path, fourcc, video.fps, video.size_wh)
             self.writers[video.label] = writer
-        writer.write(draw_detections(frame.image, detections, self.line_width))
+        writer.write(detections.plot(frame.image, self.line_width))
 
     def close(self) -> None:
         for writer in self.writers.values():

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dfseg.config.tasks import Task
+from dfseg.config.variants import ModelSize
 from dfseg.errors import DfsegError
 
 ArtifactFormat = Literal["checkpoint", "onnx", "openvino", "tensorrt"]
@@ -26,14 +28,24 @@ class ManifestError(DfsegError):
 
 
 class ModelDescription(BaseModel):
-    """Enough to rebuild the network (mirrors `dfseg.nn.ModelSpec`)."""
+    """What a network is: enough to rebuild it (`dfseg.nn.build_model(**description)`).
 
-    model_config = ConfigDict(extra="forbid")
+    The one description of a model: a `DFine` carries it (`model.description`), checkpoints and
+    exports store it in their manifest.
 
-    size: str
-    num_classes: int
-    task: Literal["detect", "segment"]
-    image_size: tuple[int, int]
+    Attributes:
+        size: a D-FINE size of `dfseg.config.variants.MODEL_VARIANTS`.
+        num_classes: number of classes (ids 0..num_classes-1).
+        task: a task of `dfseg.config.tasks.TASKS`.
+        image_size: (height, width) of the input the model is built for, multiples of 32.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: ModelSize
+    num_classes: int = Field(gt=0)
+    task: Task = "detect"
+    image_size: tuple[int, int] = (640, 640)
 
 
 class Preprocessing(BaseModel):

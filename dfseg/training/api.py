@@ -1,4 +1,4 @@
-"""Entry points of the training layer: `train_project`, resuming, and `validate_checkpoint`."""
+"""Entry points of the training layer: `train_project` and resuming."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 
 import torch
 
-from dfseg.config import ProjectConfig, get_settings
+from dfseg.config import ProjectConfig, Settings, get_settings
 from dfseg.config.loader import apply_overrides, validate_project
 from dfseg.errors import DfsegError
+from dfseg.runtime.threads import ThreadChoice, choose_threads, cpu_model
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
+from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder, resolve_target
 from dfseg.training import artifacts
 from dfseg.training.allocator import tune_glibc_malloc
 from dfseg.training.checkpoint_io import load_payload
@@ -22,15 +24,19 @@ from dfseg.training.distributed import (
     init_distributed,
     shutdown_distributed,
 )
-from dfseg.training.loggers import build_metric_sinks
+from dfseg.training.hooks import ThroughputWatch, TrainerHook
 from dfseg.training.project_data import ProjectData, load_project_data
-from dfseg.training.reports import TrainReport
-from dfseg.training.run_dir import create_run_dir, latest_run_dir
-from dfseg.training.setup import build_project_model, build_training_parts
-from dfseg.training.trainer import EpochCallback, Trainer, seed_everything
+from dfseg.training.reports import LoadSummary, TrainReport
+from dfseg.training.setup import (
+    build_hooks,
+    build_project_model,
+    build_training_parts,
+    loop_settings,
+    num_workers,
+)
+from dfseg.training.trainer import Trainer, seed_everything
 
 logger = logging.getLogger("dfseg.train")
-TRAIN_LOG = "train.log"
 
 
 class ResumeError(DfsegError):
@@ -49,28 +55,21 @@ class TrainingInterrupted(TrainingFailed):
     exit_code = 130
 
 
-def resolve_resume(output_root: Path, run: Path | None) -> Path:
-    """The last.pt to resume: of `run` (a run folder or a .pt file), else of the newest run."""
-    if run is None:
-        found = latest_run_dir(output_root)
-        if found is None:
-            raise ResumeError(f"no run with a last.pt under {output_root} to resume")
-        return found / artifacts.LAST_CHECKPOINT
-    path = run / artifacts.LAST_CHECKPOINT if run.is_dir() else run
-    if not path.is_file():
-        raise ResumeError(f"{path}: not found; give a run folder that holds last.pt")
-    return path
+def resolve_resume(target: Path | str) -> Path:
+    """The last.pt to resume: a .pt file as given, a run folder's, or the newest run's of a
+    project file or a folder of runs."""
+    return resolve_target(target, holding="last").checkpoint("last")
 
 
 def config_for_resume(last_checkpoint: Path, overrides: Sequence[str]) -> ProjectConfig:
     """The run's own project (as saved in last.pt) with `overrides` applied, e.g.
     `train.epochs=80` to extend a finished run."""
     payload = load_payload(last_checkpoint)
-    if payload.get("format") != artifacts.CHECKPOINT_FORMAT or "config" not in payload:
+    if payload.get("format") != CHECKPOINT_FORMAT or "config" not in payload:
         raise ResumeError(f"{last_checkpoint}: not a dfseg last.pt (no saved project)")
     data = dict(payload["config"])
-    apply_overrides(data, overrides, None)
-    config = validate_project(data, None)
+    overridden = apply_overrides(data, overrides, None)
+    config = validate_project(data, None, overridden=overridden)
     done = int(payload["epoch"])
     if done >= config.train.epochs and payload.get("pending_epoch") is None:
         raise ResumeError(
@@ -84,49 +83,69 @@ def train_project(
     config: ProjectConfig,
     resume_from: Path | None = None,
     progress: ProgressCallback | None = None,
-    on_epoch: EpochCallback | None = None,
+    hooks: Sequence[TrainerHook] = (),
+    settings: Settings | None = None,
 ) -> TrainReport | None:
-    """Train (or resume) a run of the project; returns the report on rank 0, None elsewhere."""
+    """Train (or resume) a run of the project; returns the report on rank 0, None elsewhere.
+
+    Args:
+        config: the project.
+        resume_from: a last.pt to continue (see `resolve_resume`, `config_for_resume`).
+        progress: optional callback for progress events.
+        hooks: extra `TrainerHook`s, run after the run's own (results, best.pt, ...).
+        settings: machine settings (device, workers, threads, cache); None: the environment's.
+
+    Raises:
+        TrainingFailed: training stopped by an error; the message names the log and how to
+            resume. TrainingInterrupted for Ctrl-C.
+    """
+    settings = settings or get_settings()
     tune_glibc_malloc()
     torch.set_flush_denormal(True)  # denormal floats slow CPU kernels 10-100x
-    threads = get_settings().threads
-    if threads:
-        torch.set_num_threads(threads)
-    context = init_distributed(config.train.device or get_settings().device)
+    threads = choose_threads(settings.threads)
+    torch.set_num_threads(threads.threads)
+    context = init_distributed(config.train.device or settings.device)
     handler: logging.Handler | None = None
     try:
         data = _load_data(config, context, progress)
         payload = load_payload(resume_from) if resume_from is not None else None
         seed_everything(config.train.seed, 2**31)  # the same initial weights for the same seed
-        model, load = build_project_model(config, len(data.class_names), progress)
+        model, load = build_project_model(config, len(data.class_names), settings, progress)
         if load is not None and payload is None:
             report(progress, ProgressEvent("load", 0, None, message=_load_message(load)))
-        parts = build_training_parts(config, model, data.splits["train"], context)
-        run_dir = _run_dir(config, resume_from, context)
+        workers = num_workers(config.train, settings)
+        parts = build_training_parts(config, model, data.splits["train"], context, workers)
+        run = _run_folder(config, resume_from, context)
         if context.is_main:
-            artifacts.write_resolved_project(config, run_dir)
-            handler = _attach_log(run_dir)
-            report(progress, ProgressEvent("run", 0, None, message=f"run folder: {run_dir}"))
-        sinks = build_metric_sinks(config, run_dir) if context.is_main else []
+            artifacts.write_resolved_project(config, run)
+            handler = _attach_log(run)
+            banner = _banner(config, data, context, threads, load, workers)
+            logger.info(banner)
+            report(progress, ProgressEvent("run", 0, None, message=banner))
+            report(progress, ProgressEvent("run", 0, None, message=f"run folder: {run.path}"))
+        eval_split = data.eval_split("val")[0]
+        own = [*build_hooks(config, run, data, eval_split), ThroughputWatch()]
+        run_hooks = [*own, *hooks] if context.is_main else []
         try:
             trainer = Trainer(
-                config, data, parts, context, run_dir, load, progress, on_epoch, sinks
-            )
+                parts, data, context, run, loop_settings(config, data.class_names), run_hooks,
+                load, progress,
+            )  # fmt: skip
             if payload is not None:
                 trainer.restore(payload)
                 report(progress, ProgressEvent("run", 0, None, message=_resume_message(payload)))
             result = trainer.fit()
         except KeyboardInterrupt:
             logger.warning("interrupted (Ctrl-C)")
-            raise TrainingInterrupted(_stopped_message(config, run_dir, "interrupted")) from None
+            raise TrainingInterrupted(_stopped_message(config, run, "interrupted")) from None
         except Exception as exc:
             logger.exception("training stopped by an error")
             cause = f"stopped by an error: {type(exc).__name__}: {exc}".strip()
-            raise TrainingFailed(_stopped_message(config, run_dir, cause)) from exc
+            raise TrainingFailed(_stopped_message(config, run, cause)) from exc
         return result if context.is_main else None
     finally:
         if handler is not None:
-            logger.removeHandler(handler)
+            logging.getLogger("dfseg").removeHandler(handler)
             handler.close()
         shutdown_distributed()
 
@@ -136,20 +155,53 @@ def _load_data(
 ) -> ProjectData:
     if context.is_main:
         data = load_project_data(config, create_split=True)
-        if data.created_split is not None:
-            counts = ", ".join(f"{k} {v}" for k, v in data.created_split.counts.items())
-            report(progress, ProgressEvent("split", 0, None, message=f"made a split: {counts}"))
+        made = data.created_split
+        if made is not None:
+            counts = ", ".join(f"{k} {v}" for k, v in made.counts.items())
+            how = "the dataset's own splits" if made.source == "predefined" else "a split"
+            lines = [f"made {how}: {counts}", *made.notes]
+            if made.skipped:
+                lines.append(f"{len(made.skipped)} unreadable image(s) in no split, e.g. "
+                             f"{made.skipped[0]}")  # fmt: skip
+            for line in lines:
+                logger.info(line)
+                report(progress, ProgressEvent("split", 0, None, message=line))
     barrier(context)
     if not context.is_main:
         data = load_project_data(config, create_split=False)
     return data
 
 
-def _run_dir(config: ProjectConfig, resume_from: Path | None, context: DistributedContext) -> Path:
+def _banner(
+    config: ProjectConfig,
+    data: ProjectData,
+    context: DistributedContext,
+    threads: ThreadChoice,
+    load: LoadSummary | None,
+    workers: int,
+) -> str:
+    """What the run is about to do, on what: the first lines of the console and of train.log."""
+    device = context.device
+    where = cpu_model() if device.type == "cpu" else torch.cuda.get_device_name(device)
+    processes = f" x {context.world_size} processes" if context.world_size > 1 else ""
+    splits = ", ".join(f"{name} {len(images)}" for name, images in data.splits.items() if images)
+    weights = load.source if load is not None else config.model.pretrained or "none (from scratch)"
+    return (
+        f"train: {config.project.task}, D-FINE-{config.model.size.upper()} at "
+        f"{config.data.image_size[0]}x{config.data.image_size[1]}, {len(data.class_names)} "
+        f"classes; images: {splits}\n"
+        f"  device {device}{processes} ({where}), {threads.describe()}, {workers} loader workers; "
+        f"starting weights: {weights}"
+    )
+
+
+def _run_folder(
+    config: ProjectConfig, resume_from: Path | None, context: DistributedContext
+) -> RunFolder:
     if resume_from is not None:
-        return resume_from.parent
-    path = create_run_dir(config.output_root) if context.is_main else None
-    return Path(broadcast_from_main(str(path), context))
+        return RunFolder(resume_from.parent)
+    path = RunFolder.create(config.output_root).path if context.is_main else None
+    return RunFolder(Path(broadcast_from_main(str(path), context)))
 
 
 def _resume_message(payload: dict[str, object]) -> str:
@@ -161,34 +213,33 @@ def _resume_message(payload: dict[str, object]) -> str:
     return message
 
 
-def _stopped_message(config: ProjectConfig, run_dir: Path, cause: str) -> str:
+def _stopped_message(config: ProjectConfig, run: RunFolder, cause: str) -> str:
     """One paragraph: what stopped training, where the log is and how to go on."""
-    text = f"Training {cause}. The log (with the traceback of any error) is {run_dir / TRAIN_LOG}."
-    last = run_dir / artifacts.LAST_CHECKPOINT
-    if last.is_file():
-        done = int(load_payload(last)["epoch"])
+    text = f"Training {cause}. The log (with the traceback of any error) is {run.train_log}."
+    if run.last.is_file():
+        done = int(load_payload(run.last)["epoch"])
         project = config.source if config.source is not None else "PROJECT.yaml"
         text += (
-            f" Epoch {done} of {config.train.epochs} is saved in {last}: continue with "
-            f"`dfseg train {project} --resume {run_dir}`."
+            f" Epoch {done} of {config.train.epochs} is saved in {run.last}: continue with "
+            f"`dfseg train {project} --resume {run.path}`."
         )
     else:
         text += " No epoch had finished, so there is nothing to resume: start the run again."
     return text
 
 
-def _attach_log(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / TRAIN_LOG, encoding="utf-8")
+def _attach_log(run: RunFolder) -> logging.Handler:
+    """train.log gets every dfseg logger's INFO lines: training, data (images that broke),
+    image decoder warnings (`dfseg.decode`)."""
+    handler = logging.FileHandler(run.train_log, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    package = logging.getLogger("dfseg")
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
     return handler
 
 
-def _load_message(load: object) -> str:
-    from dfseg.training.reports import LoadSummary
-
-    assert isinstance(load, LoadSummary)
+def _load_message(load: LoadSummary) -> str:
     parts = [f"starting weights {load.source}: {load.kept} tensors kept"]
     if load.reinitialized:
         parts.append(

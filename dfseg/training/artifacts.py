@@ -1,36 +1,32 @@
-"""What a run writes: `last.pt` (everything to resume), `best.pt` (EMA weights + manifest),
-`results.csv` (one row per epoch, stable columns) and the resolved project file."""
+"""What a run writes besides the weights' state: best.pt (EMA weights + manifest), results.csv
+(one row per epoch, stable columns) and the resolved project file. The folder's layout and file
+names: `dfseg.structures.run_layout`."""
 
 from __future__ import annotations
 
 import csv
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from dfseg import __version__
 from dfseg.config import ProjectConfig
+from dfseg.config.tasks import GROUP_SUFFIXES, task_spec
 from dfseg.structures.manifest import ArtifactManifest, ModelDescription, Preprocessing
+from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder
 from dfseg.training.checkpoint_io import save_atomic
-from dfseg.training.loop import LOSS_FAMILIES
+from dfseg.training.loop import LOSS_FAMILIES, MASK_LOSS_FAMILIES
 
-CHECKPOINT_FORMAT = "dfseg-checkpoint"
-LAST_CHECKPOINT = "last.pt"
-BEST_CHECKPOINT = "best.pt"
-RESULTS_FILE = "results.csv"
-RESOLVED_PROJECT = "project.yaml"
+if TYPE_CHECKING:
+    from dfseg.metrics import EvalReport
+    from dfseg.training.reports import EpochResult
 
 
-def build_manifest(
-    config: ProjectConfig,
-    class_names: list[str],
-    threshold: float = 0.5,
-    threshold_source: str = "default",
-    metrics: dict[str, float] | None = None,
-) -> ArtifactManifest:
-    """The manifest of a checkpoint trained from `config`."""
+def build_manifest(config: ProjectConfig, class_names: list[str]) -> ArtifactManifest:
+    """The manifest of a checkpoint trained from `config` (default threshold; best.pt gets the
+    tuned one)."""
     height, width = config.data.image_size
     return ArtifactManifest(
         format="checkpoint",
@@ -43,9 +39,6 @@ def build_manifest(
         ),
         class_names=class_names,
         preprocessing=Preprocessing(input_size=(height, width), keep_ratio=config.data.keep_ratio),
-        threshold=threshold,
-        threshold_source=threshold_source,
-        metrics={k: v for k, v in (metrics or {}).items() if math.isfinite(v)},
         dfseg_version=__version__,
     )
 
@@ -65,29 +58,43 @@ def save_best(
     )
 
 
-def write_resolved_project(config: ProjectConfig, run_dir: Path) -> Path:
+def write_resolved_project(config: ProjectConfig, run: RunFolder) -> Path:
     """The project file as this run used it (overrides applied, paths absolute)."""
-    path = run_dir / RESOLVED_PROJECT
     data = config.model_dump(mode="json")
-    path.write_text(
+    run.project_file.write_text(
         "# The project file as this run used it (overrides applied, paths resolved).\n"
         + yaml.safe_dump(data, sort_keys=False),
         encoding="utf-8",
     )
-    return path
+    return run.project_file
 
 
 def results_columns(task: str) -> list[str]:
     """results.csv header: the same for every run of a task."""
-    families = [f for f in LOSS_FAMILIES if task == "segment" or not f.startswith("mask")]
+    spec = task_spec(task)
+    families = [f for f in LOSS_FAMILIES if spec.instance_masks or f not in MASK_LOSS_FAMILIES]
     columns = ["epoch", "time_s", "lr", "train/loss"] + [f"train/{f}_loss" for f in families]
-    groups = ["B", "M"] if task == "segment" else ["B"]
-    for group in groups:
+    for group in spec.metric_groups:
+        suffix = GROUP_SUFFIXES[group]
         columns += [
-            f"metrics/{name}({group})"
+            f"metrics/{name}({suffix})"
             for name in ("precision", "recall", "f1", "mAP50", "mAP50-95", "mean_iou")
         ]
     return [*columns, "metrics/conf_threshold"]
+
+
+def results_row(result: EpochResult) -> dict[str, float | int]:
+    """One epoch as results.csv's columns (metrics only when it was validated)."""
+    row: dict[str, float | int] = {
+        "epoch": result.epoch,
+        "time_s": round(result.seconds, 2),
+        "lr": result.lr,
+        "train/loss": result.losses.get("loss", float("nan")),
+    }
+    row.update({f"train/{name}_loss": value for name, value in result.losses.items()})
+    if result.evaluation is not None:
+        row.update(result.evaluation.to_row())
+    return row
 
 
 def append_results_row(path: Path, task: str, row: dict[str, float | int]) -> None:
@@ -105,3 +112,18 @@ def _cell(value: float | int | None) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+PER_CLASS_FILE = "per_class.csv"
+
+
+def write_class_table(path: Path, report: EvalReport) -> Path:
+    """Every class's metrics (and the "all" row first) as CSV: the full validation table."""
+    rows = report.class_table()
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(
+            {k: _cell(v) if not isinstance(v, str) else v for k, v in row.items()} for row in rows
+        )
+    return path

@@ -22,18 +22,29 @@ class CheckpointFileError(DfsegError):
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """`torch.save` to a temporary file in the same folder, fsync, then rename over `path`."""
+    """`torch.save` to a temporary file in the same folder, fsync, then rename over `path`.
+
+    The file gets the permissions of any other file the run writes (0644 under the usual umask;
+    the temporary file's own 0600 would make best.pt unreadable to a colleague or a server)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, then putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_payload(path: Path) -> dict[str, Any]:

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from dfseg.config.tasks import Task, task_spec
 from dfseg.data.dataset import InstanceDataset
 from dfseg.data.loader import build_eval_loader
 from dfseg.metrics import EvalReport, ImageGroundTruth, ImagePredictions, build_eval_report
-from dfseg.metrics.masks import encode_bool_masks
 from dfseg.nn.postprocess import DetectionPostprocess
 from dfseg.runtime.outputs import RawOutputs
-from dfseg.runtime.postprocess import PostprocessSettings, to_detections
+from dfseg.runtime.postprocess import EVAL_SETTINGS, to_detections
 from dfseg.structures import ImageAnnotation
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.training.distributed import DistributedContext, gather_to_main
-
-EVAL_MAX_DETECTIONS = 100  # COCO evaluates at most 100 detections per image
 
 
 @dataclass
@@ -45,7 +42,7 @@ class EvalSettings:
     """How to run the model over a split."""
 
     input_hw: tuple[int, int]
-    task: Literal["detect", "segment"]
+    task: Task
     keep_ratio: bool
     batch_size: int
     workers: int
@@ -70,7 +67,6 @@ def predict_annotations(
     loader = build_eval_loader(dataset, settings.batch_size, settings.workers, device)
     num_top = min(300, _num_queries(model) * len(class_names))
     postprocess = DetectionPostprocess(num_top_queries=num_top)
-    post_settings = PostprocessSettings(conf=0.0, max_det=EVAL_MAX_DETECTIONS)
     predictions: list[ImagePredictions] = []
     for images, targets in loader:
         images = images.to(device, non_blocking=True)
@@ -86,12 +82,9 @@ def predict_annotations(
         raw = _to_numpy(post)
         for index, target in enumerate(targets):
             detections = to_detections(
-                raw, index, target["resize_params"], class_names, post_settings
+                raw, index, target["resize_params"], class_names, EVAL_SETTINGS
             )
-            masks = None if detections.masks is None else encode_bool_masks(detections.masks)
-            predictions.append(
-                ImagePredictions(detections.boxes_xyxy, detections.scores, detections.labels, masks)
-            )
+            predictions.append(ImagePredictions.from_detections(detections))
         report(progress, ProgressEvent("validate", len(predictions), len(annotations)))
     model.train(was_training)
     return predictions
@@ -128,7 +121,7 @@ def evaluate_annotations(
     by_index = dict(pair for part in gathered for pair in part)
     predictions = [by_index[i] for i in range(len(annotations))]
     ground_truths = [ImageGroundTruth.from_annotation(a) for a in annotations]
-    if settings.task == "detect":  # box metrics only, even when the labels carry outlines
+    if not task_spec(settings.task).instance_masks:  # box metrics only, outlines or not
         ground_truths = [_without_masks(gt) for gt in ground_truths]
     eval_report = build_eval_report(ground_truths, predictions, class_names, threshold=threshold)
     return Evaluation(eval_report, annotations, ground_truths, predictions)
@@ -163,8 +156,8 @@ def _to_numpy(post: dict[str, torch.Tensor]) -> RawOutputs:
 def decision_score(report: EvalReport, metric: str) -> float:
     """The number that picks best.pt: the mask group for segmentation, else the box group (also
     when the split has no instance labelled with a mask, so mask metrics are undefined)."""
-    group = report.overall.mask if report.task == "segment" else report.overall.box
-    if group is None or not np.isfinite(group.map50_95):
+    group = report.primary
+    if not np.isfinite(group.map50_95):
         group = report.overall.box
     value = {"map50_95": group.map50_95, "map50": group.map50, "f1": group.f1}[metric]
     return float(value) if np.isfinite(value) else 0.0

@@ -20,6 +20,7 @@ from dfseg.training.schedule import LrSchedule
 # results.csv groups the criterion's terms (final, aux, pre, enc, dn layers) into these families;
 # the columns depend only on the task, never on the number of decoder layers.
 LOSS_FAMILIES = ("cls", "l1", "giou", "fgl", "ddf", "mask_bce", "mask_dice")
+MASK_LOSS_FAMILIES = ("mask_bce", "mask_dice")  # only tasks with instance masks have them
 _FAMILY_PREFIXES = {
     "loss_vfl": "cls",
     "loss_mal": "cls",

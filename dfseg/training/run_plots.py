@@ -8,6 +8,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from dfseg.config.tasks import GROUP_IOU_TYPES, task_spec
 from dfseg.metrics import ImageGroundTruth, confusion_matrix, evaluate_coco, match_for_thresholds
 from dfseg.structures import ImageAnnotation
 from dfseg.training.evaluation import Evaluation
@@ -22,7 +23,8 @@ def write_run_plots(
     grid (ground truth green, predictions blue). Returns name -> path written."""
     from dfseg.metrics import plots
 
-    iou_type: Literal["bbox", "segm"] = "segm" if evaluation.report.task == "segment" else "bbox"
+    primary = task_spec(evaluation.report.task).decision_group
+    iou_type = GROUP_IOU_TYPES[primary]
     gts, preds = evaluation.ground_truths, evaluation.predictions
     written: dict[str, Path] = {}
     coco = evaluate_coco(gts, preds, iou_type, len(class_names))
@@ -76,4 +78,5 @@ def _prediction_grid(
         class_names,
         run_dir / "val_predictions.png",
         confidence_threshold=threshold,
+        titles=[annotation.image_path.name for annotation in evaluation.annotations[:count]],
     )

@@ -1,19 +1,17 @@
-"""`build_*` functions: the project config turned into the trainer's parts (explicit arguments
-below this point; no module sees the whole config)."""
+"""`build_*` functions: the project config turned into the trainer's parts, settings and hooks
+(explicit arguments below this point; no module after this one sees the whole config)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from dfseg.config import ProjectConfig, get_settings
-from dfseg.config.project import PRETRAINED_DOWNLOADS
-from dfseg.config.train import DEFAULT_OPTIMIZER_SETTINGS
-from dfseg.data.augment_settings import AugmentSettings
+from dfseg.config import ProjectConfig, Settings
+from dfseg.config.train import TrainConfig
+from dfseg.config.variants import ModelVariant, model_variant
 from dfseg.data.dataset import InstanceDataset
 from dfseg.data.loader import build_train_loader
 from dfseg.errors import DfsegError
@@ -22,58 +20,68 @@ from dfseg.nn.checkpoint import CheckpointError, load_checkpoint
 from dfseg.nn.pretrained import PretrainedDownloadError, download_pretrained
 from dfseg.structures import ImageAnnotation
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
+from dfseg.structures.run_layout import RunFolder
+from dfseg.training.artifacts import build_manifest
 from dfseg.training.criterion import build_criterion
 from dfseg.training.distributed import DistributedContext
 from dfseg.training.ema import ModelEMA
 from dfseg.training.evaluation import EvalSettings
+from dfseg.training.hooks import (
+    BestCheckpoint,
+    DebugImages,
+    EarlyStopping,
+    ResultsLog,
+    RunPlots,
+    TrainerHook,
+)
 from dfseg.training.loop import StepTools
 from dfseg.training.optim import OptimizerSettings, build_optimizer
+from dfseg.training.parts import LoopSettings, TrainingParts
+from dfseg.training.project_data import ProjectData
 from dfseg.training.reports import LoadSummary
 from dfseg.training.schedule import LrSchedule
+from dfseg.training.trackers import build_trackers
 
 
 class StartingWeightsError(DfsegError):
     """`model.pretrained` names weights that cannot be used."""
 
 
-def optimizer_settings(config: ProjectConfig) -> OptimizerSettings:
+def optimizer_settings(train: TrainConfig, variant: ModelVariant) -> OptimizerSettings:
     """Learning rates and weight decay: the project's values, else the size's D-FINE defaults."""
-    lr, backbone_lr, weight_decay = DEFAULT_OPTIMIZER_SETTINGS[config.model.size]
-    train = config.train
     return OptimizerSettings(
-        lr=train.lr if train.lr is not None else lr,
-        backbone_lr=train.backbone_lr if train.backbone_lr is not None else backbone_lr,
-        weight_decay=train.weight_decay if train.weight_decay is not None else weight_decay,
+        lr=train.lr if train.lr is not None else variant.base_lr,
+        backbone_lr=train.backbone_lr if train.backbone_lr is not None else variant.backbone_lr,
+        weight_decay=train.weight_decay if train.weight_decay is not None else variant.weight_decay,
         betas=train.betas,
     )
 
 
-def augment_settings(config: ProjectConfig) -> AugmentSettings:
-    return AugmentSettings(**config.augment.model_dump())
-
-
-def autocast_dtype(config: ProjectConfig, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | None:
     """CUDA: bf16 where supported else fp16 (amp auto), or as asked; CPU: bf16 when cpu_bf16."""
     if device.type == "cuda":
-        choice = config.train.amp
-        if choice == "off":
+        if train.amp == "off":
             return None
-        if choice == "auto":
+        if train.amp == "auto":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if choice == "bf16" else torch.float16
-    return torch.bfloat16 if config.train.cpu_bf16 else None
+        return torch.bfloat16 if train.amp == "bf16" else torch.float16
+    return torch.bfloat16 if train.cpu_bf16 else None
 
 
-def num_workers(config: ProjectConfig) -> int:
-    return config.train.workers if config.train.workers is not None else get_settings().workers
+def num_workers(train: TrainConfig, settings: Settings) -> int:
+    """DataLoader workers: the project's `train.workers`, else the machine's DFSEG_WORKERS."""
+    return train.workers if train.workers is not None else settings.workers
 
 
 def build_project_model(
-    config: ProjectConfig, num_classes: int, progress: ProgressCallback | None = None
+    config: ProjectConfig,
+    num_classes: int,
+    settings: Settings,
+    progress: ProgressCallback | None = None,
 ) -> tuple[DFine, LoadSummary | None]:
     """The model, started from `model.pretrained` when set (the load is reported, never silent)."""
     model = build_model(config.model.size, num_classes, config.project.task, config.data.image_size)
-    source = _pretrained_source(config, progress)
+    source = _pretrained_source(config, settings.cache_dir, progress)
     if source is None:
         return model, None
     try:
@@ -90,16 +98,18 @@ def build_project_model(
     return model, summary
 
 
-def _pretrained_source(config: ProjectConfig, progress: ProgressCallback | None) -> Path | None:
-    name = config.model.pretrained
-    if name is None:
+def _pretrained_source(
+    config: ProjectConfig, cache_dir: Path, progress: ProgressCallback | None
+) -> Path | None:
+    if config.model.pretrained is None:
         return None
-    if name in PRETRAINED_DOWNLOADS:
+    download = config.model.pretrained_download
+    if download is not None:
         try:
             return download_pretrained(
                 config.model.size,
-                get_settings().cache_dir,
-                variant=name,
+                cache_dir,
+                variant=download,
                 progress=lambda done, total: report(
                     progress, ProgressEvent("download", done, total)
                 ),
@@ -114,34 +124,21 @@ def _pretrained_source(config: ProjectConfig, progress: ProgressCallback | None)
     return path
 
 
-@dataclass
-class TrainingParts:
-    """Everything the epoch loop uses."""
-
-    model: nn.Module  # DistributedDataParallel-wrapped when distributed
-    raw_model: DFine
-    tools: StepTools
-    train_dataset: InstanceDataset
-    train_loader: torch.utils.data.DataLoader
-    eval_settings: EvalSettings
-    steps_per_epoch: int
-
-
 def build_training_parts(
     config: ProjectConfig,
     model: DFine,
     train_images: list[ImageAnnotation],
     context: DistributedContext,
+    workers: int,
 ) -> TrainingParts:
     """Datasets, loader, criterion, optimizer, schedule, scaler and EMA for `model`."""
     train = config.train
-    workers = num_workers(config)
     dataset = InstanceDataset(
         train_images,
         config.data.image_size,
         config.project.task,
         "train",
-        augment=augment_settings(config),
+        augment=config.augment,
         keep_ratio=config.data.keep_ratio,
     )
     loader = build_train_loader(
@@ -160,16 +157,17 @@ def build_training_parts(
         wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     batches = math.ceil(len(train_images) / (train.batch_size * context.world_size))
     steps_per_epoch = max(1, math.ceil(batches / train.accumulate))
-    dtype = autocast_dtype(config, context.device)
+    dtype = autocast_dtype(train, context.device)
+    model_size = model.description.size
     tools = StepTools(
         criterion=build_criterion(
-            model.spec.num_classes,
+            model.description.num_classes,
             config.project.task,
             use_mal=train.use_mal,
             mask_bce_weight=train.mask_bce_weight,
             mask_dice_weight=train.mask_dice_weight,
         ),
-        optimizer=build_optimizer(model, optimizer_settings(config)),
+        optimizer=build_optimizer(model, optimizer_settings(train, model_variant(model_size))),
         schedule=LrSchedule(
             name=train.scheduler,
             total_steps=steps_per_epoch * train.epochs,
@@ -193,3 +191,34 @@ def build_training_parts(
         autocast_dtype=dtype,
     )
     return TrainingParts(wrapped, model, tools, dataset, loader, eval_settings, steps_per_epoch)
+
+
+def loop_settings(config: ProjectConfig, class_names: list[str]) -> LoopSettings:
+    """The trainer's settings; last.pt keeps the project and manifest for `--resume`."""
+    train = config.train
+    return LoopSettings(
+        epochs=train.epochs,
+        val_every=train.val_every,
+        seed=train.seed,
+        decision_metric=train.decision_metric,
+        resume_payload={
+            "config": config.model_dump(mode="json"),
+            "manifest": build_manifest(config, class_names).model_dump(mode="json"),
+        },
+    )
+
+
+def build_hooks(
+    config: ProjectConfig, run: RunFolder, data: ProjectData, eval_split: str
+) -> list[TrainerHook]:
+    """The hooks every run has (results file and log, best.pt, early stopping, trackers, debug
+    images, plots), in the order they run."""
+    class_names = data.class_names
+    return [
+        ResultsLog(config.project.task, config.train.decision_metric),
+        BestCheckpoint(build_manifest(config, class_names), eval_split),
+        EarlyStopping(config.train.early_stopping),
+        *build_trackers(config, run.path),
+        DebugImages(config.augment.debug_images, class_names),
+        RunPlots(class_names, data.splits["train"]),
+    ]

@@ -1,47 +1,38 @@
-"""`Trainer`: the epoch loop with validation, checkpoints, early stopping and exact resume.
+"""`Trainer`: the epoch loop with validation and exact resume; everything else is a hook.
 
-Exact resume: everything random in an epoch is seeded from (train.seed, epoch) at its start, and
+Exact resume: everything random in an epoch is seeded from (seed, epoch) at its start, and
 `last.pt` (written atomically after every epoch) holds model, EMA, optimizer, scaler, the optimizer
 step count (the schedule is a pure function of it), the epoch and the best score. A run killed at
 any moment loses at most the epoch in progress: an epoch that is validated is saved before its
 validation too (marked `pending_epoch`), so a crash in validation resumes with that validation.
+
+The trainer takes explicit arguments built once from the project at the edge
+(`dfseg.training.setup`); best.pt, early stopping, the results file, trackers, debug images and
+plots are `TrainerHook`s (`dfseg.training.hooks`).
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from dfseg.config import ProjectConfig
-from dfseg.data.debug_images import save_debug_images
-from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
-from dfseg.training import artifacts
+from dfseg.structures.progress import ProgressCallback
+from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder
 from dfseg.training.checkpoint_io import load_payload, save_atomic
-from dfseg.training.distributed import (
-    DistributedContext,
-    barrier,
-    broadcast_from_main,
-)
+from dfseg.training.distributed import DistributedContext, barrier, broadcast_from_main
 from dfseg.training.evaluation import Evaluation, decision_score, evaluate_annotations
-from dfseg.training.loggers import MetricSink
+from dfseg.training.hooks import TrainerHook, run_files
 from dfseg.training.loop import EpochLosses, StepState, train_one_epoch
+from dfseg.training.parts import LoopSettings, TrainingParts
 from dfseg.training.project_data import ProjectData
 from dfseg.training.reports import EpochResult, LoadSummary, TrainReport
-from dfseg.training.run_plots import write_run_plots
-from dfseg.training.setup import TrainingParts
-
-logger = logging.getLogger("dfseg.train")
-EpochCallback = Callable[[EpochResult], None]
 
 
 @dataclass
@@ -56,34 +47,48 @@ class RunState:
 
 
 class Trainer:
-    """Runs the epochs of one training run (on every rank; only rank 0 writes)."""
+    """Runs the epochs of one training run (on every rank; only rank 0 writes and runs hooks).
+
+    Args:
+        parts: model, loaders, criterion, optimizer, schedule, EMA (`build_training_parts`).
+        data: the dataset and its splits.
+        context: the process's place in a distributed run (or a single process).
+        run: the run folder.
+        settings: the loop's settings.
+        hooks: called in order on the main process (see `TrainerHook`).
+        load: what loading the starting weights did, for the report.
+        progress: optional callback for the loop's progress events.
+    """
 
     def __init__(
         self,
-        config: ProjectConfig,
-        data: ProjectData,
         parts: TrainingParts,
+        data: ProjectData,
         context: DistributedContext,
-        run_dir: Path,
+        run: RunFolder,
+        settings: LoopSettings,
+        hooks: Sequence[TrainerHook] = (),
         load: LoadSummary | None = None,
         progress: ProgressCallback | None = None,
-        on_epoch: EpochCallback | None = None,
-        sinks: list[MetricSink] | None = None,
     ) -> None:
-        self.config = config
-        self.sinks = sinks or []
-        self.data = data
         self.parts = parts
+        self.data = data
         self.context = context
-        self.run_dir = run_dir
+        self.run = run
+        self.settings = settings
+        self.hooks = list(hooks) if context.is_main else []
         self.load = load
         self.progress = progress if context.is_main else None
-        self.on_epoch = on_epoch if context.is_main else None
         self.state = RunState()
         self.eval_name, self.eval_images = data.eval_split("val")
         self.best_evaluation: Evaluation | None = None
         self.resumed_from: int | None = None
         self.pending: EpochResult | None = None  # trained, saved, not yet validated (resume)
+        self._stop_requested = False
+
+    def request_stop(self) -> None:
+        """End the run after the current epoch (a hook's decision, e.g. early stopping)."""
+        self._stop_requested = True
 
     # ----- resume -----
 
@@ -110,7 +115,7 @@ class Trainer:
 
     def fit(self) -> TrainReport:
         started = time.perf_counter()
-        epochs = self.config.train.epochs
+        epochs = self.settings.epochs
         stopped_early = False
         pending, self.pending = self.pending, None
         if pending is not None:  # resumed after a crash in this epoch's validation
@@ -122,12 +127,10 @@ class Trainer:
             self.state.next_epoch = epoch + 1
             stopped_early = self._end_epoch(result, saved=False)
         barrier(self.context)
-        for sink in self.sinks:
-            sink.close()
         return self._finish(started, stopped_early)
 
     def _train_epoch(self, epoch: int, epochs: int) -> EpochResult:
-        seed_everything(self.config.train.seed, epoch)
+        seed_everything(self.settings.seed, epoch)
         self.parts.train_dataset.set_epoch(epoch, epochs)
         losses = train_one_epoch(
             self.parts.model,
@@ -137,34 +140,30 @@ class Trainer:
             self.state.steps,
             f"epoch {epoch + 1}/{epochs}",
             self.progress,
-            on_first_batch=self._debug_images if epoch == 0 and self.context.is_main else None,
+            on_first_batch=self._first_batch if epoch == 0 and self.hooks else None,
         )
         return self._epoch_result(epoch, epochs, losses)
 
     def _end_epoch(self, result: EpochResult, saved: bool) -> bool:
-        """Validate (when due), save last.pt, log; returns whether to stop early.
+        """Validate (when due), save last.pt, run the hooks; returns whether to stop early.
 
         Args:
             result: the trained epoch.
             saved: last.pt already holds it as `pending_epoch` (a resumed validation).
         """
-        if result.epoch % self.config.train.val_every == 0 or result.epoch == result.epochs:
+        if result.epoch % self.settings.val_every == 0 or result.epoch == result.epochs:
             if self.context.is_main and not saved:
                 self._save_last(pending=result)  # a crash in validation loses no training
             self._validate(result)
         if self.context.is_main:
             self._save_last()
-            self._log_epoch(result)
-        if self.on_epoch is not None:
-            self.on_epoch(result)
-        patience = self.config.train.early_stopping
-        stop = bool(patience) and self.state.stale_epochs >= patience
-        return bool(broadcast_from_main(stop, self.context))
+        for hook in self.hooks:
+            hook.on_epoch_end(self, result)
+        return bool(broadcast_from_main(self._stop_requested, self.context))
 
     def _validate(self, result: EpochResult) -> None:
-        model = self.parts.tools.ema.module if self.parts.tools.ema else self.parts.raw_model
         evaluation = evaluate_annotations(
-            model,
+            self.inference_model(),
             self.eval_images,
             self.data.class_names,
             self.parts.eval_settings,
@@ -173,7 +172,7 @@ class Trainer:
         )
         if evaluation is None:  # not the main rank
             return
-        score = decision_score(evaluation.report, self.config.train.decision_metric)
+        score = decision_score(evaluation.report, self.settings.decision_metric)
         result.evaluation, result.eval_split, result.score = (
             evaluation.report,
             self.eval_name,
@@ -184,35 +183,30 @@ class Trainer:
             self.state.stale_epochs = 0
             result.improved = True
             self.best_evaluation = evaluation
-            self._save_best(evaluation, result.epoch)
         else:
-            self.state.stale_epochs += self.config.train.val_every
+            self.state.stale_epochs += self.settings.val_every
+        for hook in self.hooks:
+            hook.on_validation(self, result, evaluation)
 
-    # ----- writing (main rank only) -----
+    def _first_batch(self, images: torch.Tensor, targets: list[dict[str, Any]]) -> None:
+        for hook in self.hooks:
+            hook.on_first_batch(self, images, targets)
 
-    def _save_best(self, evaluation: Evaluation, epoch: int) -> None:
-        report_ = evaluation.report
-        manifest = artifacts.build_manifest(
-            self.config,
-            self.data.class_names,
-            threshold=report_.threshold,
-            threshold_source=f"best F1 ({'mask' if report_.threshold_source == 'segm' else 'box'})"
-            f" on {self.eval_name}, epoch {epoch}",
-            metrics=report_.to_row(),
-        )
-        artifacts.save_best(
-            self.run_dir / artifacts.BEST_CHECKPOINT, self._inference_state(), manifest, epoch
-        )
+    # ----- state (main rank writes) -----
 
-    def _inference_state(self) -> dict[str, torch.Tensor]:
+    def inference_model(self) -> torch.nn.Module:
+        """The weights inference uses: the EMA when there is one."""
         ema = self.parts.tools.ema
-        return (ema.module if ema is not None else self.parts.raw_model).state_dict()
+        return ema.module if ema is not None else self.parts.raw_model
+
+    def inference_state(self) -> dict[str, torch.Tensor]:
+        return self.inference_model().state_dict()
 
     def _save_last(self, pending: EpochResult | None = None) -> None:
         tools = self.parts.tools
         save_atomic(
             {
-                "format": artifacts.CHECKPOINT_FORMAT,
+                "format": CHECKPOINT_FORMAT,
                 "model": self.parts.raw_model.state_dict(),
                 "ema": tools.ema.state_dict() if tools.ema is not None else None,
                 "optimizer": tools.optimizer.state_dict(),
@@ -223,50 +217,10 @@ class Trainer:
                 "best_epoch": self.state.best_epoch,
                 "stale_epochs": self.state.stale_epochs,
                 "pending_epoch": None if pending is None else pending.model_dump(mode="json"),
-                "config": self.config.model_dump(mode="json"),
-                "class_names": self.data.class_names,
-                "model_spec": self.parts.raw_model.spec.to_dict(),
-                "manifest": artifacts.build_manifest(self.config, self.data.class_names).model_dump(
-                    mode="json"
-                ),
+                **self.settings.resume_payload,
             },
-            self.run_dir / artifacts.LAST_CHECKPOINT,
+            self.run.last,
         )
-
-    def _log_epoch(self, result: EpochResult) -> None:
-        row: dict[str, float | int] = {
-            "epoch": result.epoch,
-            "time_s": round(result.seconds, 2),
-            "lr": result.lr,
-            "train/loss": result.losses.get("loss", float("nan")),
-        }
-        row.update({f"train/{name}_loss": value for name, value in result.losses.items()})
-        if result.evaluation is not None:
-            row.update(result.evaluation.to_row())
-        task = self.config.project.task
-        artifacts.append_results_row(self.run_dir / artifacts.RESULTS_FILE, task, row)
-        numeric = {k: float(v) for k, v in row.items() if k != "epoch" and math.isfinite(v)}
-        for sink in self.sinks:
-            sink.log(result.epoch, numeric)
-        score = (
-            ""
-            if result.score is None
-            else f" {self.config.train.decision_metric}={result.score:.4f}"
-        )
-        logger.info(
-            "epoch %d/%d loss=%.4f %.1f img/s%s%s",
-            result.epoch,
-            result.epochs,
-            row["train/loss"],
-            result.images_per_second,
-            score,
-            " (best)" if result.improved else "",
-        )
-
-    def _debug_images(self, images: torch.Tensor, targets: list[dict[str, Any]]) -> None:
-        count = self.config.augment.debug_images
-        if count:
-            save_debug_images(images, targets, self.run_dir / "debug", self.data.class_names, count)
 
     def _epoch_result(self, epoch: int, epochs: int, losses: EpochLosses) -> EpochResult:
         return EpochResult(
@@ -280,31 +234,16 @@ class Trainer:
         )
 
     def _finish(self, started: float, stopped_early: bool) -> TrainReport:
-        files = {
-            name: str(self.run_dir / name)
-            for name in (
-                artifacts.BEST_CHECKPOINT,
-                artifacts.LAST_CHECKPOINT,
-                artifacts.RESULTS_FILE,
-            )
-        }
         final = self.best_evaluation
         if self.context.is_main and final is None:
             final = self._evaluate_best_checkpoint()
-        if self.context.is_main and final is not None:
-            report(self.progress, ProgressEvent("plots", 0, None, message="writing plots"))
-            files.update(
-                write_run_plots(
-                    self.run_dir, final, self.data.class_names, self.data.splits["train"]
-                )
-            )
-        return TrainReport(
-            run_dir=str(self.run_dir),
+        result = TrainReport(
+            run_dir=str(self.run.path),
             epochs_completed=self.state.next_epoch,
-            epochs=self.config.train.epochs,
+            epochs=self.settings.epochs,
             resumed_from_epoch=self.resumed_from,
             stopped_early=stopped_early,
-            decision_metric=self.config.train.decision_metric,
+            decision_metric=self.settings.decision_metric,
             best_epoch=self.state.best_epoch,
             best_score=self.state.best_score,
             threshold=final.report.threshold if final else None,
@@ -313,17 +252,19 @@ class Trainer:
             eval_split=self.eval_name,
             load=self.load,
             seconds=time.perf_counter() - started,
-            files=files,
+            files=run_files(self.run),
         )
+        for hook in self.hooks:
+            hook.on_train_end(self, result, final)
+        return result
 
     def _evaluate_best_checkpoint(self) -> Evaluation | None:
         """Re-evaluate best.pt when this process saw no new best (a resumed run), for the plots
         and the final report."""
-        path = self.run_dir / artifacts.BEST_CHECKPOINT
-        if not path.exists():
+        if not self.run.best.exists():
             return None
         model = copy.deepcopy(self.parts.raw_model)
-        model.load_state_dict(load_payload(path)["model"])
+        model.load_state_dict(load_payload(self.run.best)["model"])
         local = DistributedContext(device=self.context.device)
         return evaluate_annotations(
             model, self.eval_images, self.data.class_names, self.parts.eval_settings, local

@@ -8,18 +8,17 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from dfseg.config import ProjectConfig, get_settings
+from dfseg.config import ProjectConfig, Settings, get_settings
 from dfseg.errors import DfsegError
 from dfseg.metrics import EvalReport
-from dfseg.nn import DFine, ModelSpec, build_model
-from dfseg.structures.manifest import ArtifactManifest
+from dfseg.nn.trained import load_trained_model
+from dfseg.runtime.threads import choose_threads
 from dfseg.structures.progress import ProgressCallback
-from dfseg.training import artifacts
-from dfseg.training.checkpoint_io import load_payload
+from dfseg.structures.run_folders import create_numbered_dir
+from dfseg.structures.run_layout import newest_run, resolve_target
 from dfseg.training.distributed import DistributedContext, resolve_device
 from dfseg.training.evaluation import EvalSettings, evaluate_annotations
 from dfseg.training.project_data import load_project_data
-from dfseg.training.run_dir import create_run_dir, latest_run_dir
 from dfseg.training.run_plots import write_run_plots
 from dfseg.training.setup import num_workers
 
@@ -42,28 +41,10 @@ class ValReport(BaseModel):
 
 
 def find_weights(config: ProjectConfig, weights: Path | None) -> Path:
-    """`weights` (a .pt file or a run folder), else the newest run's best.pt."""
+    """`weights` (a .pt file or a run folder), else the project's newest run's best.pt."""
     if weights is None:
-        run = latest_run_dir(config.output_root)
-        if run is None:
-            raise ValidationError(f"no trained run under {config.output_root}; train one first")
-        weights = run
-    path = weights / artifacts.BEST_CHECKPOINT if weights.is_dir() else weights
-    if not path.is_file():
-        raise ValidationError(f"{path}: checkpoint not found")
-    return path
-
-
-def load_trained(path: Path) -> tuple[DFine, ArtifactManifest]:
-    """A model and its manifest from a dfseg checkpoint (best.pt or last.pt)."""
-    payload = load_payload(path)
-    if "manifest" not in payload or "model" not in payload:
-        raise ValidationError(f"{path}: not a dfseg checkpoint (no manifest)")
-    manifest = ArtifactManifest.model_validate(payload["manifest"])
-    spec = ModelSpec.from_dict(manifest.model.model_dump())
-    model = build_model(spec.size, spec.num_classes, spec.task, spec.image_size)
-    model.load_state_dict(payload["model"])
-    return model.eval(), manifest
+        return newest_run(config.output_root).best
+    return resolve_target(weights).checkpoint("best")
 
 
 def validate_run(
@@ -72,14 +53,18 @@ def validate_run(
     split: Literal["val", "test"] = "val",
     conf: float | None = None,
     progress: ProgressCallback | None = None,
+    settings: Settings | None = None,
 ) -> ValReport:
     """Evaluate a checkpoint on a split; writes plots to a new `val` folder of its run.
 
     P/R/F1 use `conf`, else the threshold tuned after training (in the checkpoint's manifest).
+    `settings` are the machine's (device, workers); None: the environment's.
     """
+    settings = settings or get_settings()
     torch.set_flush_denormal(True)
+    torch.set_num_threads(choose_threads(settings.threads).threads)
     path = find_weights(config, weights)
-    model, manifest = load_trained(path)
+    model, manifest = load_trained_model(path)
     data = load_project_data(config, create_split=False)
     if data.class_names != manifest.class_names:
         raise ValidationError(
@@ -87,26 +72,26 @@ def validate_run(
             f"{data.class_names}"
         )
     split_name, images = data.eval_split(split)
-    device = resolve_device(config.train.device or get_settings().device)
+    device = resolve_device(config.train.device or settings.device)
     model.to(device)
-    settings = EvalSettings(
+    eval_settings = EvalSettings(
         input_hw=manifest.preprocessing.input_size,
         task=manifest.model.task,
         keep_ratio=manifest.preprocessing.keep_ratio,
         batch_size=config.train.batch_size,
-        workers=num_workers(config),
+        workers=num_workers(config.train, settings),
     )
     evaluation = evaluate_annotations(
         model,
         images,
         data.class_names,
-        settings,
+        eval_settings,
         DistributedContext(device=device),
         threshold=manifest.threshold if conf is None else conf,
         progress=progress,
     )
     assert evaluation is not None  # single process: always the main rank
-    out_dir = create_run_dir(path.parent, "val")
+    out_dir = create_numbered_dir(path.parent, "val")
     files = write_run_plots(out_dir, evaluation, data.class_names, data.splits["train"])
     (out_dir / "metrics.json").write_text(evaluation.report.model_dump_json(indent=2))
     return ValReport(

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from tide_cases import IMAGE_HW, PREDICTIONS, case_ground_truth, case_predictions
 
-from dfseg.analysis.error_gallery import TYPE_COLORS_BGR
-from dfseg.analysis.error_report import ErrorSettings, ErrorsReport, analyze_errors
-from dfseg.analysis.error_rows import ERROR_COLUMNS
-from dfseg.analysis.tide import ERROR_TYPES
+from dfseg.analysis.errors.analyze import ErrorSettings, ErrorsReport, analyze_errors
+from dfseg.analysis.errors.gallery import TYPE_COLORS_BGR
+from dfseg.analysis.errors.rows import ERROR_COLUMNS
+from dfseg.analysis.errors.tide import ERROR_TYPES
 from dfseg.metrics import ImageGroundTruth, ImagePredictions
 
 CLASSES = ["cat", "dog"]

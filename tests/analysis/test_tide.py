@@ -11,14 +11,14 @@ from tide_cases import (
     reference_ap,
 )
 
-from dfseg.analysis.exceptions import AnalysisError
-from dfseg.analysis.tide import (
+from dfseg.analysis.errors.tide import (
     ERROR_TYPES,
     GROUND_TRUTH_OUTCOMES,
     PREDICTION_OUTCOMES,
     classify_errors,
 )
-from dfseg.analysis.tide_fix import apply_fix, error_ap_deltas
+from dfseg.analysis.errors.tide_fix import apply_fix, error_ap_deltas
+from dfseg.analysis.exceptions import AnalysisError
 from dfseg.metrics import ImageGroundTruth, ImagePredictions
 
 F, T = False, True

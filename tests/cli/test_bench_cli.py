@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from run_fixtures import copy_run, pseudo_labelled_dataset, trained_tiny_run
 
-from dfseg.analysis.bench_report import BENCH_COLUMNS
+from dfseg.analysis.bench.report import BENCH_COLUMNS
 from dfseg.cli.app import app
 
 runner = CliRunner()

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from run_fixtures import trained_tiny_run
 
-from dfseg.analysis.error_rows import ERROR_COLUMNS
-from dfseg.analysis.tide import ERROR_TYPES
+from dfseg.analysis.errors.rows import ERROR_COLUMNS
+from dfseg.analysis.errors.tide import ERROR_TYPES
 from dfseg.cli.app import app
 
 runner = CliRunner()
@@ -57,4 +57,4 @@ def test_errors_writes_gallery_csv_and_a_new_folder_each_time(tiny_run: tuple[Pa
 def test_errors_explains_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     result = runner.invoke(app, ["errors", str(tmp_path)])
     assert result.exit_code == 2
-    assert "not a run folder" in result.output
+    assert "no trained run" in result.output

@@ -25,7 +25,7 @@ def test_export_reports_parity_refuses_to_overwrite_and_fails_on_mismatch(
     project, run = write_run(tmp_path, task="detect")
     result = runner.invoke(app, ["export", str(project), "--fmt", "onnx", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)  # the start banner goes to stderr
     artifact = report["artifacts"][0]
     assert Path(artifact["folder"]) == run / "export" / "onnx-fp32-b1"
     assert artifact["parity"]["passed"] and artifact["parity"]["matched"] > 0

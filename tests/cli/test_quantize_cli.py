@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from run_fixtures import copy_run, trained_tiny_run
 
-from dfseg.analysis.bench_targets import find_bench_targets
+from dfseg.analysis.bench.targets import find_bench_targets
 from dfseg.cli.app import app
 from dfseg.runtime.signal_stack import current_signal_stack, owned_signal_stack
 from dfseg.structures.manifest import ArtifactManifest
+from dfseg.structures.run_layout import RunFolder
 
 runner = CliRunner()
 
@@ -48,7 +49,7 @@ def test_accuracy_aware_int8_stays_within_the_drop_and_shows_up_in_bench(
     assert report["int8"]["inference_precision"] == "fp32"  # as NNCF's accuracy control ran it
     assert manifest.metrics["map50_int8"] == pytest.approx(report["int8"]["metric"])
     assert (run / "export" / "openvino-fp32-b1" / "model.xml").is_file()  # exported on the way
-    names = [t.name for t in find_bench_targets(run)]
+    names = [t.name for t in find_bench_targets(RunFolder(run))]
     assert "openvino-int8:fp32 cpu" in names and "openvino-int8:default cpu" in names
 
     assert current_signal_stack()[0] == owned_signal_stack()  # not one NNCF's Cores unmapped

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dfseg.config.train import AugmentConfig
 from dfseg.ops.masks import mask_to_rle, masks_to_boxes_xyxy, polygon_to_mask, polygons_to_box_xyxy
 from dfseg.structures import RLE, ImageAnnotation, Polygons, Segment
 
@@ -140,3 +141,8 @@ def boxes_to_pixels(boxes_cxcywh: np.ndarray, height: int, width: int) -> np.nda
     boxes = np.asarray(boxes_cxcywh, np.float64).reshape(-1, 4) * [width, height, width, height]
     half = boxes[:, 2:] / 2
     return np.concatenate([boxes[:, :2] - half, boxes[:, :2] + half], axis=1)
+
+
+def augment_with(base: AugmentConfig, **changes: object) -> AugmentConfig:
+    """`base` with some settings changed (validated like the project file's section)."""
+    return AugmentConfig.model_validate({**base.model_dump(), **changes})

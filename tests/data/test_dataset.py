@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 from pipeline_checks import check_instance_fields
-from pipeline_fixtures import SyntheticSet, boxes_to_pixels, make_synthetic_set
+from pipeline_fixtures import SyntheticSet, augment_with, boxes_to_pixels, make_synthetic_set
 
-from dfseg.data.augment_settings import AugmentSettings
+from dfseg.config.train import AugmentConfig
 from dfseg.data.batch_sampler import TrainBatchSampler, multiscale_sizes
 from dfseg.data.collate import collate_batch
 from dfseg.data.dataset import InstanceDataset, SampleRequest, UnreadableDatasetError
@@ -81,7 +81,7 @@ def test_eval_keeps_crowd_and_train_drops_it(synthetic: SyntheticSet) -> None:
     assert eval_target["iscrowd"].tolist() == crowd.tolist()
     assert len(eval_target["labels"]) == annotation.num_instances
     train = InstanceDataset(
-        annotations, INPUT_HW, "segment", "train", AugmentSettings.no_augmentation()
+        annotations, INPUT_HW, "segment", "train", AugmentConfig.no_augmentation()
     )
     _, train_target = train[SampleRequest(0, INPUT_HW, (), 0)]
     assert not train_target["iscrowd"].any()
@@ -91,7 +91,7 @@ def test_eval_keeps_crowd_and_train_drops_it(synthetic: SyntheticSet) -> None:
 
 
 def test_set_epoch_backgrounds_and_final_epochs(synthetic: SyntheticSet) -> None:
-    settings = AugmentSettings(
+    settings = AugmentConfig(
         background_warmup_epochs=2, mosaic_off_last_epochs=3, multiscale=True
     )
     dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "detect", "train", settings)
@@ -114,7 +114,7 @@ def test_set_epoch_backgrounds_and_final_epochs(synthetic: SyntheticSet) -> None
 
 
 def test_sampler_follows_the_schedule(synthetic: SyntheticSet) -> None:
-    settings = AugmentSettings(mosaic=1.0, mosaic_off_last_epochs=1, multiscale=True)
+    settings = AugmentConfig(mosaic=1.0, mosaic_off_last_epochs=1, multiscale=True)
     dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
     sampler = TrainBatchSampler(dataset, batch_size=2, seed=0)
     dataset.set_epoch(0, total_epochs=4)
@@ -135,7 +135,7 @@ def test_multiscale_batches_are_consistent(synthetic: SyntheticSet) -> None:
     assert INPUT_HW in sizes and all(h % 32 == 0 and w % 32 == 0 for h, w in sizes)
     assert min(max(s) for s in sizes) >= 0.75 * 160 and max(max(s) for s in sizes) <= 1.25 * 160
     assert multiscale_sizes((640, 640), (0.75, 1.25)) == [(s, s) for s in range(480, 801, 32)]
-    settings = AugmentSettings(mosaic=0.5, multiscale=True)
+    settings = AugmentConfig(mosaic=0.5, multiscale=True)
     dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
     dataset.set_epoch(0, total_epochs=10)
     seen = set()
@@ -157,7 +157,7 @@ def test_collate_refuses_mixed_sizes() -> None:
 
 
 def test_distributed_ranks_share_sizes_and_split_images(synthetic: SyntheticSet) -> None:
-    settings = AugmentSettings(multiscale=True)
+    settings = AugmentConfig(multiscale=True)
     dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "detect", "train", settings)
     dataset.set_epoch(0, 10)
     ranks = [list(TrainBatchSampler(dataset, 3, seed=1, rank=r, world_size=3)) for r in range(3)]
@@ -173,7 +173,7 @@ def test_unreadable_image_is_skipped_with_one_warning(
     copied: SyntheticSet, caplog: pytest.LogCaptureFixture
 ) -> None:
     dataset = InstanceDataset(
-        copied.annotations, INPUT_HW, "segment", "train", AugmentSettings.no_augmentation()
+        copied.annotations, INPUT_HW, "segment", "train", AugmentConfig.no_augmentation()
     )
     broken = copied.annotations[1].image_path
     broken.unlink()  # deleted after the scan
@@ -196,7 +196,7 @@ def test_unreadable_mosaic_partner_is_replaced(copied: SyntheticSet) -> None:
         INPUT_HW,
         "segment",
         "train",
-        replace(AugmentSettings.no_augmentation(), mosaic=1.0),
+        augment_with(AugmentConfig.no_augmentation(), mosaic=1.0),
     )
     copied.annotations[2].image_path.unlink()
     _, target = dataset[SampleRequest(0, INPUT_HW, (2, 2, 2), 0)]
@@ -290,7 +290,7 @@ def test_reduced_jpeg_decoding_keeps_geometry(tmp_path: Path, size: tuple[int, i
     needed_scale = max(INPUT_HW[0] / size[0], INPUT_HW[1] / size[1])  # stretch to the input
     assert decode_reduction(synthetic.annotations[0].image_path, needed_scale) == 4
     train = InstanceDataset(
-        synthetic.annotations, INPUT_HW, "segment", "train", AugmentSettings.no_augmentation()
+        synthetic.annotations, INPUT_HW, "segment", "train", AugmentConfig.no_augmentation()
     )
     evaluation = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "eval")
     image, target = train[SampleRequest(0, INPUT_HW, (), 0)]
@@ -313,7 +313,7 @@ def test_reduced_jpeg_tiles_in_mosaic_stay_consistent(tmp_path: Path) -> None:
     synthetic = _as_jpeg(
         make_synthetic_set(tmp_path, [(700, 900), (901, 655)] * 2, seed=6), tmp_path
     )
-    settings = replace(AugmentSettings.no_augmentation(), mosaic=1.0)
+    settings = augment_with(AugmentConfig.no_augmentation(), mosaic=1.0)
     dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
     for seed in range(4):
         image, target = dataset[SampleRequest(0, INPUT_HW, (1, 2, 3), seed)]

@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from pipeline_checks import check_colours, check_instance_fields
-from pipeline_fixtures import SyntheticSet, make_synthetic_set
+from pipeline_fixtures import SyntheticSet, augment_with, make_synthetic_set
 
-from dfseg.data.augment_settings import AugmentSettings
+from dfseg.config.train import AugmentConfig
 from dfseg.data.dataset import InstanceDataset, SampleRequest
 from dfseg.data.image_reader import DecodedImage
 from dfseg.data.mosaic import build_mosaic
@@ -17,8 +17,8 @@ from dfseg.structures import ImageAnnotation
 
 INPUT_HW = (128, 160)
 SIZES = [(120, 160), (200, 120), (96, 96), (150, 210), (64, 80), (300, 300), (160, 128)]
-MOSAIC_ONLY = replace(AugmentSettings.no_augmentation(), mosaic=1.0, mosaic_scale=(0.4, 1.6))
-MOSAIC_AND_ALL = AugmentSettings(
+MOSAIC_ONLY = augment_with(AugmentConfig.no_augmentation(), mosaic=1.0, mosaic_scale=(0.4, 1.6))
+MOSAIC_AND_ALL = AugmentConfig(
     mosaic=1.0,
     vflip=0.5,
     rotate_prob=0.5,

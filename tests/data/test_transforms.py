@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from pipeline_checks import check_colours, check_instance_fields
-from pipeline_fixtures import SyntheticSet, make_synthetic_set
+from pipeline_fixtures import SyntheticSet, augment_with, make_synthetic_set
+from pydantic import ValidationError
 
-from dfseg.data.augment_settings import AugmentSettings, AugmentSettingsError
+from dfseg.config.train import AugmentConfig
 from dfseg.data.dataset import InstanceDataset, SampleRequest
 from dfseg.data.sample import Sample
 from dfseg.data.transforms import augment_sample, build_train_pipeline
@@ -20,7 +20,7 @@ INPUT_HW = (128, 160)
 SIZES = [(120, 160), (200, 120), (96, 96), (150, 210), (64, 80), (300, 300)]
 SEEDS = range(10)
 
-NONE = AugmentSettings.no_augmentation()
+NONE = AugmentConfig.no_augmentation()
 STRONG_GEOMETRY = {
     "rotate_degrees": 45.0,
     "affine_scale": (0.5, 1.6),
@@ -31,20 +31,20 @@ STRONG_GEOMETRY = {
 #   "exact": geometric, boxes match the instance pixels; "encloses": geometric, boxes may be
 #   larger (rotated boxes in the detect task, occluding dropout holes); "photometric": geometry
 #   identical to no augmentation; "mixed": colours change and shapes move, invariants only.
-AUGMENTATIONS: dict[str, tuple[AugmentSettings, str]] = {
-    "hflip": (replace(NONE, hflip=1.0), "exact"),
-    "vflip": (replace(NONE, vflip=1.0), "exact"),
-    "rotate": (replace(NONE, rotate_prob=1.0, **STRONG_GEOMETRY), "encloses"),
-    "affine": (replace(NONE, affine_prob=1.0, **STRONG_GEOMETRY), "encloses"),
-    "coarse_dropout": (replace(NONE, coarse_dropout_prob=1.0), "encloses"),
-    "brightness_contrast": (replace(NONE, brightness_contrast_prob=1.0), "photometric"),
-    "gamma": (replace(NONE, gamma_prob=1.0), "photometric"),
-    "blur": (replace(NONE, blur_prob=1.0), "photometric"),
-    "noise": (replace(NONE, noise_prob=1.0), "photometric"),
-    "gray": (replace(NONE, gray_prob=1.0), "photometric"),
+AUGMENTATIONS: dict[str, tuple[AugmentConfig, str]] = {
+    "hflip": (augment_with(NONE, hflip=1.0), "exact"),
+    "vflip": (augment_with(NONE, vflip=1.0), "exact"),
+    "rotate": (augment_with(NONE, rotate_prob=1.0, **STRONG_GEOMETRY), "encloses"),
+    "affine": (augment_with(NONE, affine_prob=1.0, **STRONG_GEOMETRY), "encloses"),
+    "coarse_dropout": (augment_with(NONE, coarse_dropout_prob=1.0), "encloses"),
+    "brightness_contrast": (augment_with(NONE, brightness_contrast_prob=1.0), "photometric"),
+    "gamma": (augment_with(NONE, gamma_prob=1.0), "photometric"),
+    "blur": (augment_with(NONE, blur_prob=1.0), "photometric"),
+    "noise": (augment_with(NONE, noise_prob=1.0), "photometric"),
+    "gray": (augment_with(NONE, gray_prob=1.0), "photometric"),
     "all": (
-        replace(
-            AugmentSettings(
+        augment_with(
+            AugmentConfig(
                 mosaic=0.0,
                 vflip=0.5,
                 rotate_prob=0.5,
@@ -68,7 +68,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> SyntheticSet:
     return make_synthetic_set(root, SIZES, seed=3, kinds=("polygon", "rle", "polygon", "box"))
 
 
-def _dataset(synthetic: SyntheticSet, task: str, settings: AugmentSettings, keep_ratio: bool):
+def _dataset(synthetic: SyntheticSet, task: str, settings: AugmentConfig, keep_ratio: bool):
     return InstanceDataset(
         synthetic.annotations, INPUT_HW, task, "train", settings, keep_ratio=keep_ratio
     )
@@ -121,7 +121,7 @@ def test_same_seed_same_augmentation_and_seeds_differ(synthetic: SyntheticSet) -
 
 def test_transforms_get_independent_seeds() -> None:
     """Compose.set_random_seed would give every transform the same seed: flips would coincide."""
-    pipeline = build_train_pipeline(replace(NONE, hflip=0.5, vflip=0.5), transform_boxes=True)
+    pipeline = build_train_pipeline(augment_with(NONE, hflip=0.5, vflip=0.5), transform_boxes=True)
     image = np.zeros((8, 8, 3), np.uint8)
     image[0, 0] = 255  # a marked corner shows which flips happened
     sample = Sample.empty(image, with_masks=False)
@@ -134,7 +134,7 @@ def test_transforms_get_independent_seeds() -> None:
 
 def test_disabled_augmentations_leave_the_pipeline() -> None:
     assert build_train_pipeline(NONE, transform_boxes=True).transforms == []
-    names = [type(t).__name__ for t in build_train_pipeline(AugmentSettings(), True).transforms]
+    names = [type(t).__name__ for t in build_train_pipeline(AugmentConfig(), True).transforms]
     assert names == [
         "HorizontalFlip",
         "Affine",
@@ -171,15 +171,8 @@ def test_no_augmentation_train_equals_eval(synthetic: SyntheticSet) -> None:
     ],
 )
 def test_settings_reject_bad_values(field: str, value: object) -> None:
-    with pytest.raises(AugmentSettingsError, match=f"augment.{field}"):
-        AugmentSettings(**{field: value})  # type: ignore[arg-type]
-
-
-def test_settings_match_the_config_section() -> None:
-    """`augment:` in the project file has the same names and defaults as AugmentSettings."""
-    config = pytest.importorskip("dfseg.config.train").AugmentConfig()
-    assert set(type(config).model_fields) == set(AugmentSettings.field_names())
-    assert AugmentSettings(**config.model_dump()) == AugmentSettings()
+    with pytest.raises(ValidationError, match=field):
+        AugmentConfig(**{field: value})  # type: ignore[arg-type]
 
 
 def test_tiny_instance_dropped_consistently_and_becomes_background(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from run_builder import write_run
 from dfseg.export.api import export_model
 from dfseg.export.options import ExportOptions
 from dfseg.export.source import find_export_source
-from dfseg.export.tracing import traced_anchors, traced_position_embedding
 from dfseg.nn.aifi import sincos_position_embedding
 from dfseg.nn.anchors import generate_anchors
+from dfseg.nn.deformable_attention import split_value_levels
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.structures import Detections
@@ -44,11 +44,22 @@ def _record_input_shapes(predictor: Predictor) -> list[tuple[int, ...]]:
     return seen
 
 
-def test_traced_anchors_and_position_embeddings_equal_the_model_ones() -> None:
+def test_size_dependent_functions_take_traced_sizes_and_give_the_same_values() -> None:
+    """While a dynamic-size export is traced, level sizes are 0-d tensors (graph values); the
+    model's own functions then compute the same anchors, embeddings and level maps."""
     shapes = [(12, 20), (6, 10)]
-    for got, want in zip(traced_anchors(shapes), generate_anchors(shapes), strict=True):
+    traced = [(torch.tensor(h), torch.tensor(w)) for h, w in shapes]
+    for got, want in zip(generate_anchors(traced), generate_anchors(shapes), strict=True):
         assert torch.equal(got, want)
-    assert torch.equal(traced_position_embedding(10, 6, 128), sincos_position_embedding(10, 6, 128))
+    assert torch.equal(
+        sincos_position_embedding(torch.tensor(10), torch.tensor(6), 128),
+        sincos_position_embedding(10, 6, 128),
+    )
+    memory = torch.randn(2, 12 * 20 + 6 * 10, 64)
+    for got, want in zip(
+        split_value_levels(memory, traced, 8), split_value_levels(memory, shapes, 8), strict=True
+    ):
+        assert torch.equal(got, want)
 
 
 @pytest.mark.slow

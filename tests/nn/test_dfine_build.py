@@ -1,35 +1,52 @@
-"""build_model arguments, ModelSpec round trip, eval at other sizes."""
+"""build_model arguments, the model's description (what checkpoints store), eval at other sizes."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from dfseg.nn import ModelSpec, ModelSpecError, build_model
+from dfseg.config.tasks import TASKS
+from dfseg.config.variants import MODEL_VARIANTS
+from dfseg.nn import ModelSpecError, build_described_model, build_model
+from dfseg.structures.manifest import ModelDescription
 
 
-def test_spec_round_trips_through_plain_types() -> None:
-    model = build_model("s", 7, task="segment", image_size=(480, 640))
-    spec = model.spec
-    assert spec == ModelSpec("s", 7, "segment", (480, 640))
-    data = spec.to_dict()
-    assert data == {"size": "s", "num_classes": 7, "task": "segment", "image_size": [480, 640]}
-    assert ModelSpec.from_dict(data) == spec
-    rebuilt = build_model(**{**data, "image_size": tuple(data["image_size"])})
-    assert rebuilt.spec == spec
+@pytest.mark.parametrize("task", list(TASKS))
+def test_model_carries_its_description_and_rebuilds_from_it(task: str) -> None:
+    model = build_model("s", 7, task=task, image_size=(480, 640))
+    description = model.description
+    assert description == ModelDescription(
+        size="s", num_classes=7, task=task, image_size=(480, 640)
+    )
+    data = description.model_dump(mode="json")
+    assert data == {"size": "s", "num_classes": 7, "task": task, "image_size": [480, 640]}
+    restored = ModelDescription.model_validate(data)
+    rebuilt = build_described_model(restored)
+    assert rebuilt.description == description
+    assert rebuilt.has_mask_head == TASKS[task].instance_masks
+    assert set(rebuilt.state_dict()) == set(model.state_dict())
 
 
 @pytest.mark.parametrize(
-    "data,message",
+    "data",
     [
-        ({"num_classes": 3}, "missing"),
-        ({"size": "n", "num_classes": 3, "task": "pose"}, "task"),
-        ({"size": "n", "num_classes": 3, "image_size": [640]}, "height, width"),
+        {"num_classes": 3},
+        {"size": "n", "num_classes": 3, "task": "pose"},
+        {"size": "n", "num_classes": 3, "image_size": [640]},
+        {"size": "xl", "num_classes": 3},
     ],
 )
-def test_spec_from_bad_dict(data: dict, message: str) -> None:
-    with pytest.raises(ModelSpecError, match=message):
-        ModelSpec.from_dict(data)
+def test_bad_descriptions_do_not_validate(data: dict) -> None:
+    with pytest.raises(ValueError):
+        ModelDescription.model_validate(data)
+
+
+def test_every_registered_size_builds_with_its_variant() -> None:
+    for size, variant in MODEL_VARIANTS.items():
+        model = build_model(size, 2, image_size=(320, 320))
+        assert model.description.size == size
+        assert len(model.decoder.decoder.layers) == variant.num_decoder_layers
+        assert model.encoder.hidden_dim == variant.encoder_hidden_dim
 
 
 @pytest.mark.parametrize(
@@ -59,6 +76,6 @@ def test_eval_at_another_size_generates_anchors_on_the_fly() -> None:
 def test_set_image_size_rebuilds_buffers_and_spec() -> None:
     model = build_model("n", 3, image_size=(320, 320))
     model.set_image_size((480, 640))
-    assert model.spec.image_size == (480, 640)
+    assert model.description.image_size == (480, 640)
     assert model.decoder.anchors.shape == (1, 30 * 40 + 15 * 20, 4)
     assert model.encoder.pos_embed1.shape == (1, 15 * 20, 128)

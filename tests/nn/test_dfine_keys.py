@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dfseg.nn import SIZE_SPECS, build_model
+from dfseg.config.variants import MODEL_VARIANTS
+from dfseg.nn import build_model
 from dfseg.nn.norm import FrozenBatchNorm2d
 
 # Official parameter counts (80 classes), from the D-FINE configs.
@@ -30,17 +31,17 @@ def _official_listing(path: Path) -> list[tuple[str, str, str]]:
 
 
 def test_every_official_size_is_registered() -> None:
-    assert sorted(SIZE_SPECS) == sorted(OFFICIAL_PARAMETERS)
+    assert sorted(MODEL_VARIANTS) == sorted(OFFICIAL_PARAMETERS)
 
 
-@pytest.mark.parametrize("size", sorted(OFFICIAL_PARAMETERS))
+@pytest.mark.parametrize("size", list(MODEL_VARIANTS))
 def test_parameter_count_matches_official(size: str) -> None:
     model = build_model(size, 80)
     assert sum(p.numel() for p in model.parameters()) == OFFICIAL_PARAMETERS[size]
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("size", sorted(OFFICIAL_PARAMETERS))
+@pytest.mark.parametrize("size", list(MODEL_VARIANTS))
 def test_state_dict_keys_shapes_and_order_match_official(size: str, reference_dir: Path) -> None:
     model = build_model(size, 80)
     official = _official_listing(reference_dir / "keys" / f"dfine_{size}_state_dict_keys.txt")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from dfseg.config.variants import MODEL_VARIANTS
 from dfseg.nn.pretrained import (
-    PRETRAINED_FILES,
     PretrainedDownloadError,
     download_pretrained,
     pretrained_url,
@@ -48,8 +48,8 @@ def test_official_urls() -> None:
     assert pretrained_url("n") == f"{base}/dfine_n_coco.pth"
     assert pretrained_url("x", "obj2coco") == f"{base}/dfine_x_obj2coco.pth"
     assert pretrained_url("l", "obj2coco") == f"{base}/dfine_l_obj2coco_e25.pth"
-    assert {size for size, variant in PRETRAINED_FILES if variant == "coco"} == set("nsmlx")
-    with pytest.raises(ValueError, match="no official weights"):
+    assert all("coco" in variant.pretrained for variant in MODEL_VARIANTS.values())
+    with pytest.raises(ValueError, match="no official 'obj2coco' weights for size 'n'"):
         pretrained_url("n", "obj2coco")
 
 

@@ -14,6 +14,7 @@ from dfseg.config import load_project
 from dfseg.config.template import render_project_template
 from dfseg.data.synthetic import generate_synthetic_dataset
 from dfseg.nn import DFine
+from dfseg.structures.run_layout import RunFolder
 from dfseg.training import artifacts
 from dfseg.training.project_data import load_project_data
 
@@ -64,12 +65,11 @@ def write_run(
         text = project.read_text().replace("keep_ratio: false", "keep_ratio: true")
         project.write_text(text)
     load_project_data(config, create_split=True)
-    run = config.output_root / "exp"
-    run.mkdir(parents=True)
+    run = RunFolder.create(config.output_root)
     artifacts.write_resolved_project(config, run)
     model = calibrated_model(task, (size, size))
-    manifest = artifacts.build_manifest(
-        config, CLASSES, threshold=threshold, threshold_source="test"
+    manifest = artifacts.build_manifest(config, CLASSES).model_copy(
+        update={"threshold": threshold, "threshold_source": "test"}
     )
-    artifacts.save_best(run / artifacts.BEST_CHECKPOINT, model.state_dict(), manifest, epoch=1)
-    return project, run
+    artifacts.save_best(run.best, model.state_dict(), manifest, epoch=1)
+    return project, run.path

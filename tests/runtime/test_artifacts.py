@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dfseg.runtime.artifacts import latest_run_dir, resolve_artifact, run_dir_of
+from dfseg.runtime.artifacts import resolve_artifact
 from dfseg.runtime.errors import ArtifactError
 from dfseg.structures.manifest import ArtifactManifest, ModelDescription, Preprocessing
+from dfseg.structures.run_layout import RunFolder, RunNotFoundError
 
 
 def _manifest(fmt: str) -> ArtifactManifest:
@@ -41,10 +42,9 @@ def runs(tmp_path: Path) -> Path:
 
 
 def test_newest_run_is_the_highest_index_with_a_best_pt(runs: Path) -> None:
-    assert latest_run_dir(runs) == runs / "exp-10"
+    assert RunFolder.latest(runs) == RunFolder(runs / "exp-10")
     assert resolve_artifact(runs) == runs / "exp-10" / "best.pt"
-    assert resolve_artifact(Path("p.yaml"), runs_root=runs) == runs / "exp-10" / "best.pt"
-    assert latest_run_dir(runs / "missing") is None
+    assert RunFolder.latest(runs / "missing") is None
 
 
 def test_run_folder_gives_best_pt_or_its_newest_export_for_a_backend(runs: Path) -> None:
@@ -56,18 +56,17 @@ def test_run_folder_gives_best_pt_or_its_newest_export_for_a_backend(runs: Path)
     assert resolve_artifact(run, "onnxruntime") == new != old
     assert resolve_artifact(run, "openvino") == xml  # its own format before ONNX files
     assert resolve_artifact(xml.parent) == xml
-    assert run_dir_of(xml) == run and run_dir_of(run / "best.pt") == run
+    assert RunFolder.containing(xml) == RunFolder(run)
+    assert RunFolder.containing(run / "best.pt") == RunFolder(run)
     with pytest.raises(ArtifactError, match="no export that the tensorrt backend can run"):
         resolve_artifact(run, "tensorrt")
 
 
 def test_bad_targets_explain_themselves(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError, match="no such file"):
+    with pytest.raises(RunNotFoundError, match="no such file"):
         resolve_artifact(tmp_path / "nope.onnx")
     (tmp_path / "weights.bin").write_bytes(b"x")
     with pytest.raises(ArtifactError, match=r"unknown model file type '\.bin'"):
         resolve_artifact(tmp_path / "weights.bin")
-    with pytest.raises(ArtifactError, match="no trained run"):
+    with pytest.raises(RunNotFoundError, match="no trained run"):
         resolve_artifact(tmp_path)
-    with pytest.raises(ArtifactError, match="needs its output root"):
-        resolve_artifact(tmp_path / "project.yaml")

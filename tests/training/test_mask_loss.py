@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from dfseg.training.mask_losses import (
+from dfseg.training.criterion.masks import (
     box_region_weights,
     box_restricted_mask_losses,
     downsample_masks,

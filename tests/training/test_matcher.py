@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dfseg.training.mask_losses import box_region_weights
-from dfseg.training.matcher import HungarianMatcher, union_matches
+from dfseg.training.criterion.masks import box_region_weights
+from dfseg.training.criterion.matcher import HungarianMatcher, union_matches
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from torch import nn
 from dfseg.training.checkpoint_io import CheckpointFileError, load_payload, save_atomic
 from dfseg.training.ema import ModelEMA
 from dfseg.training.optim import OptimizerSettings, build_optimizer
-from dfseg.training.run_dir import create_run_dir, latest_run_dir
 from dfseg.training.schedule import LrSchedule
 
 
@@ -89,14 +88,6 @@ def test_ema_warms_up_and_tracks_the_model() -> None:
     restored.load_state_dict(ema.state_dict())
     assert restored.updates == 201
     assert torch.equal(restored.module.weight, ema.module.weight)
-
-
-def test_run_dirs_are_never_reused(tmp_path: Path) -> None:
-    first, second, third = (create_run_dir(tmp_path) for _ in range(3))
-    assert [p.name for p in (first, second, third)] == ["exp", "exp-2", "exp-3"]
-    assert latest_run_dir(tmp_path) is None
-    (second / "last.pt").write_bytes(b"x")
-    assert latest_run_dir(tmp_path) == second
 
 
 def test_checkpoints_are_atomic_and_weights_only(tmp_path: Path) -> None:

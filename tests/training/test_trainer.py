@@ -17,7 +17,9 @@ from dfseg.training.api import (
 )
 from dfseg.training.artifacts import results_columns
 from dfseg.training.checkpoint_io import load_payload
+from dfseg.training.hooks import TrainerHook
 from dfseg.training.reports import EpochResult
+from dfseg.training.trainer import Trainer
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -49,7 +51,8 @@ def test_a_run_writes_everything_and_never_reuses_its_folder(tiny_detect_project
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert list(rows[0]) == results_columns("detect")
     last = load_payload(run / "last.pt")  # weights_only loading
-    assert last["epoch"] == 2 and last["class_names"] == ["circle", "square"]
+    assert last["epoch"] == 2 and last["manifest"]["class_names"] == ["circle", "square"]
+    assert "class_names" not in last and "model_spec" not in last  # stored once, in the manifest
     assert {"model", "ema", "optimizer", "scaler", "optimizer_steps", "config"} <= set(last)
     best = load_payload(run / "best.pt")
     manifest = ArtifactManifest.model_validate(best["manifest"])
@@ -64,9 +67,10 @@ class SimulatedCrash(Exception):
     pass
 
 
-def crash_after_first_epoch(result: EpochResult) -> None:
-    if result.epoch == 1:
-        raise SimulatedCrash  # last.pt of epoch 1 is written, epoch 2 never starts
+class CrashAfterFirstEpoch(TrainerHook):
+    def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
+        if result.epoch == 1:
+            raise SimulatedCrash  # last.pt of epoch 1 is written, epoch 2 never starts
 
 
 def test_resume_continues_exactly(tiny_detect_project: Path) -> None:
@@ -74,12 +78,12 @@ def test_resume_continues_exactly(tiny_detect_project: Path) -> None:
     straight = train_project(config)
     assert straight is not None
     with pytest.raises(TrainingFailed) as stopped:
-        train_project(config, on_epoch=crash_after_first_epoch)
+        train_project(config, hooks=[CrashAfterFirstEpoch()])
     assert isinstance(stopped.value.__cause__, SimulatedCrash)
     crashed_run = Path(straight.run_dir).parent / "exp-2"
     assert f"--resume {crashed_run}" in str(stopped.value)
     assert "SimulatedCrash" in (crashed_run / "train.log").read_text()  # with its traceback
-    last = resolve_resume(crashed_run.parent, None)
+    last = resolve_resume(crashed_run.parent)
     assert last == crashed_run / "last.pt"
     resumed = train_project(config_for_resume(last, []), resume_from=last)
     assert resumed is not None and resumed.resumed_from_epoch == 1

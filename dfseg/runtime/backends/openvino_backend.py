@@ -79,8 +79,17 @@ class OpenVinoBackend(Backend):
     name = "openvino"
     supports_uint8 = True
 
-    def __init__(self, path: Path, manifest: ArtifactManifest, options: BackendOptions) -> None:
+    def __init__(
+        self,
+        path: Path,
+        manifest: ArtifactManifest,
+        options: BackendOptions,
+        compiled: Any = None,
+    ) -> None:
+        """Compile `path`, or wrap `compiled`: a model OpenVINO has compiled already (NNCF's
+        accuracy control hands one to its validation function), run on float tensors only."""
         super().__init__(path, manifest, options)
+        self.in_memory = compiled is not None
         self.core = openvino_core()
         self.device = (options.device or "CPU").upper()
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
@@ -89,18 +98,20 @@ class OpenVinoBackend(Backend):
             self.config[PRECISION_HINT] = hint
         if options.threads and self.device == "CPU":
             self.config["INFERENCE_NUM_THREADS"] = int(options.threads)
-        self.compiled = self._compile(str(path))
+        self.compiled = compiled if compiled is not None else self._compile(str(path))
         self.request = self.compiled.create_infer_request()
         self.output_names = [output.get_any_name() for output in self.compiled.outputs]
         self._uint8_request: Any = None
-        resolved = self.compiled.get_property(PRECISION_HINT) if self.device == "CPU" else hint
+        cpu = self.device == "CPU" and not self.in_memory
+        resolved = self.compiled.get_property(PRECISION_HINT) if cpu else hint
         self.info = {"device": self.device, "precision": _precision_name(_type_name(resolved))}
         if options.threads:
             self.info["threads"] = str(options.threads)
 
     @property
     def accepts_uint8(self) -> bool:
-        return not self.manifest.dynamic_size
+        # an in-memory model has no file to build the uint8-input model from
+        return not self.manifest.dynamic_size and not self.in_memory
 
     def _compile(self, model: Any) -> Any:
         try:

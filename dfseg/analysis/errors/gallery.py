@@ -3,7 +3,9 @@ EVERY false positive and false negative of that image (never one error per file 
 last), filed under `<gallery>/<error type>/`.
 
 Colours (BGR) name the error type; true positives are thin green boxes for context; false
-negatives are dashed. Each picture gets a banner with the image name and its error counts.
+negatives are dashed. Each picture gets a banner with the image name and its error counts and a
+legend of the colours; images smaller than `MIN_SIDE` are drawn upscaled so captions stay
+readable, and captions are moved apart where they would overlap.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dfseg.analysis.tide import (
+from dfseg.analysis.errors.tide import (
     ATTRIBUTED,
     ERROR_TYPES,
     MISSED,
@@ -44,6 +46,7 @@ SHORT_NAMES = {
 TRUE_POSITIVE_BGR = (60, 180, 60)
 MASK_ALPHA = 0.35
 JPEG_QUALITY = 90
+MIN_SIDE = 640  # smaller images are upscaled to this longer side for drawing
 
 
 @dataclass(frozen=True)
@@ -121,27 +124,35 @@ def _draw_image(
     canvas = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if canvas is None:
         canvas = np.full((*_image_hw(gt, pred), 3), 114, np.uint8)  # unreadable: draw on grey
+    zoom = max(1.0, MIN_SIDE / max(canvas.shape[:2]))
+    masks_hw = canvas.shape[:2]
+    if zoom > 1:
+        size = (round(canvas.shape[1] * zoom), round(canvas.shape[0] * zoom))
+        canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_NEAREST)
     line = max(1, round(max(canvas.shape[:2]) / 400))
+    captions = _Captions()
     in_image = cases.pred_image == image
     for flat in np.flatnonzero(in_image & (cases.pred_outcome == TRUE_POSITIVE)):
-        _box(canvas, pred.boxes_xyxy[cases.pred_row[flat]], TRUE_POSITIVE_BGR, line, dashed=False)
+        box = pred.boxes_xyxy[cases.pred_row[flat]] * zoom
+        _box(canvas, box, TRUE_POSITIVE_BGR, line, dashed=False)
     gt_here = np.flatnonzero((cases.gt_image == image) & _unfound(cases))
     for flat in gt_here:
         row = int(cases.gt_row[flat])
         kind = "missed" if cases.gt_outcome[flat] == MISSED else "attributed"
-        _mask(canvas, gt, row, TYPE_COLORS_BGR[kind])
-        _box(canvas, gt.boxes_xyxy[row], TYPE_COLORS_BGR[kind], line, dashed=True)
+        _mask(canvas, gt, row, TYPE_COLORS_BGR[kind], masks_hw)
+        _box(canvas, gt.boxes_xyxy[row] * zoom, TYPE_COLORS_BGR[kind], line, dashed=True)
         text = f"FN {_name(class_names, gt.labels[row])}"
-        _caption(canvas, gt.boxes_xyxy[row], text, TYPE_COLORS_BGR[kind], line, below=True)
+        captions.place(canvas, gt.boxes_xyxy[row] * zoom, text, TYPE_COLORS_BGR[kind], line, True)
     for flat in np.flatnonzero(in_image & cases.false_positive):
         row = int(cases.pred_row[flat])
         kind = PREDICTION_OUTCOMES[cases.pred_outcome[flat]]
         color = TYPE_COLORS_BGR[kind]
-        _mask(canvas, pred, row, color)
-        _box(canvas, pred.boxes_xyxy[row], color, line + 1, dashed=False)
+        _mask(canvas, pred, row, color, masks_hw)
+        _box(canvas, pred.boxes_xyxy[row] * zoom, color, line + 1, dashed=False)
         text = f"{SHORT_NAMES[kind]} {_name(class_names, pred.labels[row])} {pred.scores[row]:.2f}"
-        _caption(canvas, pred.boxes_xyxy[row], text, color, line)
-    return _with_banner(canvas, Path(path).name, counts)
+        captions.place(canvas, pred.boxes_xyxy[row] * zoom, text, color, line, False)
+    legend = _legend(canvas.shape[1], counts, bool(gt_here.size))
+    return _with_banner(np.concatenate([legend, canvas]), Path(path).name, counts)
 
 
 def _unfound(cases: ErrorCases) -> np.ndarray:
@@ -160,14 +171,22 @@ def _name(class_names: Sequence[str], label: int) -> str:
 
 
 def _mask(
-    canvas: np.ndarray, item: ImageGroundTruth | ImagePredictions, row: int, color: tuple[int, ...]
+    canvas: np.ndarray,
+    item: ImageGroundTruth | ImagePredictions,
+    row: int,
+    color: tuple[int, ...],
+    image_hw: tuple[int, ...],
 ) -> None:
-    """Tint the instance's mask (when there is one at the canvas size)."""
-    if item.masks is None:
+    """Tint the instance's mask semi-transparently (when it has one at the image's size; the
+    canvas may be the image upscaled)."""
+    if item.masks is None or (isinstance(item, ImageGroundTruth) and not item.known_masks[row]):
         return
     mask = decode_rles([item.rles[row]])[0]  # [H, W]
-    if mask.shape != canvas.shape[:2]:
+    if mask.shape != tuple(image_hw):
         return
+    if mask.shape != canvas.shape[:2]:
+        size = (canvas.shape[1], canvas.shape[0])
+        mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     canvas[mask] = (canvas[mask] * (1 - MASK_ALPHA) + np.array(color) * MASK_ALPHA).astype(np.uint8)
 
 
@@ -197,27 +216,71 @@ def _dashed_line(
         cv2.line(canvas, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), color, width, cv2.LINE_AA)
 
 
-def _caption(
-    canvas: np.ndarray,
-    box_xyxy: np.ndarray,
-    text: str,
-    color: tuple[int, ...],
-    line: int,
-    below: bool = False,
-) -> None:
-    """Text on a filled strip above the box (predictions) or inside its bottom (objects), so
-    that a false positive and the object it points at do not hide each other's caption."""
-    scale = 0.4 * line
-    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    x = int(np.clip(box_xyxy[0], 0, max(0, canvas.shape[1] - width)))
-    y = int(np.clip(box_xyxy[3] if below else box_xyxy[1], height + baseline, canvas.shape[0]))
-    cv2.rectangle(canvas, (x, y - height - baseline), (x + width, y), color, -1)
-    cv2.putText(canvas, text, (x, y - baseline), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+class _Captions:
+    """Captions on filled strips: above the box (predictions) or inside its bottom (objects), so
+    that a false positive and the object it points at do not hide each other's caption; a
+    caption that would cover one already drawn moves down (or up) until it is free."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[int, int, int, int]] = []
+
+    def place(
+        self,
+        canvas: np.ndarray,
+        box_xyxy: np.ndarray,
+        text: str,
+        color: tuple[int, ...],
+        line: int,
+        below: bool,
+    ) -> None:
+        scale = 0.4 * line
+        (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        strip = height + baseline
+        x = int(np.clip(box_xyxy[0], 0, max(0, canvas.shape[1] - width)))
+        y = int(np.clip(box_xyxy[3] if below else box_xyxy[1], strip, canvas.shape[0]))
+        step = strip if y + strip <= canvas.shape[0] else -strip
+        for _ in range(len(self.taken) + 1):
+            if not any(self._overlaps((x, y - strip, x + width, y), t) for t in self.taken):
+                break
+            y = int(np.clip(y + step, strip, canvas.shape[0]))
+        self.taken.append((x, y - strip, x + width, y))
+        cv2.rectangle(canvas, (x, y - strip), (x + width, y), color, -1)
+        cv2.putText(canvas, text, (x, y - baseline), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+
+    @staticmethod
+    def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _legend(width: int, counts: np.ndarray, has_missed: bool) -> np.ndarray:
+    """A strip naming the colours: true positives, and each error type the picture shows."""
+    entries = [("true positive", TRUE_POSITIVE_BGR)]
+    entries += [
+        (f"{name} (FP)", TYPE_COLORS_BGR[name])
+        for name, count in zip(ERROR_TYPES, counts, strict=True)
+        if count and name != "missed"
+    ]
+    if has_missed:
+        entries += [("missed (FN, dashed)", TYPE_COLORS_BGR["missed"])]
+        entries += [("not found, blamed on a cls/loc error", TYPE_COLORS_BGR["attributed"])]
+    scale = max(0.4, width / 1600)
+    (_, height), baseline = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    strip = np.full((height + baseline + 10, width, 3), 255, np.uint8)
+    x = 4
+    for text, color in entries:
+        (text_w, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        if x + height + text_w + 12 > width:
+            break  # what does not fit is in the error type's folder name anyway
+        cv2.rectangle(strip, (x, 4), (x + height, 4 + height), color, -1)
+        cv2.putText(strip, text, (x + height + 4, 4 + height), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+        x += height + text_w + 16
+    return strip
 
 
 def _with_banner(canvas: np.ndarray, title: str, counts: np.ndarray) -> np.ndarray:
-    """Prepend a white strip naming the image and its error counts."""
+    """Prepend a white strip naming the image and its error counts (above the legend)."""
     parts = [f"{t} {int(n)}" for t, n in zip(ERROR_TYPES, counts, strict=True) if n]
     text = f"{title}: " + ", ".join(parts)
     scale = max(0.4, canvas.shape[1] / 1600)

@@ -1,6 +1,7 @@
-"""Optional experiment trackers (TensorBoard, MLflow, Weights & Biases) fed once per epoch.
+"""Optional experiment trackers (TensorBoard, MLflow, Weights & Biases), trainer hooks fed once
+per epoch with results.csv's numbers.
 
-results.csv is always written; these are extra sinks switched on in the project file
+results.csv is always written; these are extra hooks switched on in the project file
 (`train.tensorboard`, `train.mlflow`, `train.wandb`). An enabled tracker whose package is not
 installed is an error at the start of the run, not a silent no-op.
 """
@@ -8,19 +9,37 @@ installed is an error at the start of the run, not a silent no-op.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from dfseg.config import ProjectConfig
 from dfseg.errors import missing_dependency
+from dfseg.training.hooks import TrainerHook, tracker_row
+
+if TYPE_CHECKING:
+    from dfseg.training.evaluation import Evaluation
+    from dfseg.training.reports import EpochResult, TrainReport
+    from dfseg.training.trainer import Trainer
 
 
-class MetricSink(Protocol):
-    def log(self, step: int, values: dict[str, float]) -> None: ...
+class Tracker(TrainerHook):
+    """A tracker: `log` each epoch's numbers, `close` when the run ends."""
 
-    def close(self) -> None: ...
+    def log(self, step: int, values: dict[str, float]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
+        self.log(result.epoch, tracker_row(result))
+
+    def on_train_end(
+        self, trainer: Trainer, result: TrainReport, final: Evaluation | None
+    ) -> None:
+        self.close()
 
 
-class TensorBoardSink:
+class TensorBoardTracker(Tracker):
     """Scalars under `<run>/tensorboard` (open with `tensorboard --logdir runs`)."""
 
     def __init__(self, run_dir: Path) -> None:
@@ -39,7 +58,7 @@ class TensorBoardSink:
         self._writer.close()
 
 
-class MlflowSink:
+class MlflowTracker(Tracker):
     """One MLflow run per dfseg run, in an experiment named after the project."""
 
     def __init__(self, run_dir: Path, experiment: str, params: dict[str, Any]) -> None:
@@ -59,7 +78,7 @@ class MlflowSink:
         self._mlflow.end_run()
 
 
-class WandbSink:
+class WandbTracker(Tracker):
     """A W&B run (set WANDB_MODE=offline to log without an account)."""
 
     def __init__(self, run_dir: Path, project: str, config: dict[str, Any]) -> None:
@@ -76,17 +95,17 @@ class WandbSink:
         self._run.finish()
 
 
-def build_metric_sinks(config: ProjectConfig, run_dir: Path) -> list[MetricSink]:
+def build_trackers(config: ProjectConfig, run_dir: Path) -> list[Tracker]:
     """The trackers the project enables (empty list when none)."""
     flat = _flat_params(config)
-    sinks: list[MetricSink] = []
+    trackers: list[Tracker] = []
     if config.train.tensorboard:
-        sinks.append(TensorBoardSink(run_dir))
+        trackers.append(TensorBoardTracker(run_dir))
     if config.train.mlflow:
-        sinks.append(MlflowSink(run_dir, config.project.name, flat))
+        trackers.append(MlflowTracker(run_dir, config.project.name, flat))
     if config.train.wandb:
-        sinks.append(WandbSink(run_dir, config.project.name, config.model_dump(mode="json")))
-    return sinks
+        trackers.append(WandbTracker(run_dir, config.project.name, config.model_dump(mode="json")))
+    return trackers
 
 
 def _flat_params(config: ProjectConfig) -> dict[str, Any]:

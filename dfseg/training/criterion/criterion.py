@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dfseg.training.detection_losses import (
+from dfseg.config.tasks import task_spec
+from dfseg.training.criterion.detection import (
     box_losses,
     gather_matched_targets,
     matchability_aware_loss,
@@ -29,21 +30,21 @@ from dfseg.training.detection_losses import (
     matched_query_index,
     varifocal_loss,
 )
-from dfseg.training.distribution_losses import (
+from dfseg.training.criterion.distribution import (
     DistillationBalance,
     decoupled_distillation_loss,
     fine_grained_localization_loss,
 )
-from dfseg.training.loss_inputs import CriterionInputError, check_targets
-from dfseg.training.loss_layers import LayerPlan, MatchFn, plan_layers
-from dfseg.training.mask_losses import (
+from dfseg.training.criterion.inputs import CriterionInputError, check_targets
+from dfseg.training.criterion.layers import LayerPlan, MatchFn, plan_layers
+from dfseg.training.criterion.masks import (
     DEFAULT_MASK_BCE_WEIGHT,
     DEFAULT_MASK_DICE_WEIGHT,
     MaskTargets,
     box_restricted_mask_losses,
     prepare_mask_targets,
 )
-from dfseg.training.matcher import HungarianMatcher, Matches
+from dfseg.training.criterion.matcher import HungarianMatcher, Matches
 
 __all__ = ["CriterionInputError", "DFineCriterion", "build_criterion"]
 
@@ -55,7 +56,6 @@ DFINE_WEIGHTS: dict[str, float] = {
     "loss_fgl": 0.15,
     "loss_ddf": 1.5,
 }
-TASKS = ("detect", "segment")
 
 
 @dataclass
@@ -293,7 +293,8 @@ def build_criterion(
 
     Args:
         num_classes: number of object classes.
-        task: "detect" (boxes only) or "segment" (adds `loss_mask_bce` / `loss_mask_dice`).
+        task: a registered task; one with instance masks ("segment") adds `loss_mask_bce` /
+            `loss_mask_dice`.
         reg_max: edge-distribution bins minus one (32 in every D-FINE size).
         use_mal: DEIM's matchability-aware loss (`loss_mal`) instead of VFL.
         mask_bce_weight: weight of the box-restricted mask BCE.
@@ -301,11 +302,9 @@ def build_criterion(
         mask_cost_weight: matcher weight of the mask BCE cost (0 keeps D-FINE's box matching).
         mask_dice_cost_weight: matcher weight of the mask Dice cost.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    segment = task_spec(task).instance_masks  # ValueError naming the tasks
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    segment = task == "segment"
     matcher = HungarianMatcher(
         cost_class=2.0,
         cost_bbox=5.0,

@@ -24,13 +24,13 @@ from typing import Literal
 
 import numpy as np
 
-from dfseg.analysis.exceptions import AnalysisError
-from dfseg.analysis.tide import (
+from dfseg.analysis.errors.tide import (
     DEFAULT_BACKGROUND_THRESHOLD,
     ERROR_TYPES,
     ErrorCases,
     classify_errors,
 )
+from dfseg.analysis.exceptions import AnalysisError
 from dfseg.metrics import CocoParams, ImageGroundTruth, ImagePredictions, evaluate_coco
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dfseg.analysis.error_gallery import TYPE_COLORS_BGR
+from dfseg.analysis.errors.gallery import TYPE_COLORS_BGR
+from dfseg.analysis.errors.report import ErrorsReport
 from dfseg.metrics.plots.canvas import new_figure, save_png
-
-if TYPE_CHECKING:
-    from dfseg.analysis.error_report import ErrorsReport
 
 
 def plot_error_summary(report: ErrorsReport, path: Path) -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from dfseg.analysis.error_report import ErrorSettings, ErrorsReport, analyze_errors
+from dfseg.analysis.errors.analyze import analyze_errors
+from dfseg.analysis.errors.report import ErrorSettings, ErrorsReport
 from dfseg.analysis.predict import predict_for_evaluation
 from dfseg.analysis.split_data import SplitImages
 from dfseg.runtime.predictor import load_predictor

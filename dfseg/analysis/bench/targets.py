@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dfseg.analysis.quantize import QuantizeReport
 from dfseg.export.parity import ParityReport
-from dfseg.runtime.artifacts import BEST_CHECKPOINT, EXPORT_DIR, model_file_in
+from dfseg.runtime.artifacts import model_file_in
 from dfseg.runtime.errors import ArtifactError
 from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest, ManifestError
+from dfseg.structures.run_layout import RunFolder
 
 FORMAT_BACKENDS = {
     "checkpoint": "torch",
@@ -38,8 +40,9 @@ class BenchTarget:
         device: "cpu" or "cuda".
         inference_precision: the OpenVINO precision hint ("fp32" or "default"), else None.
         problem: why the artifact cannot run at all (an unreadable manifest, a missing file).
-        parity_failure: why the artifact failed the parity check of `dfseg export` (it still
-            runs, and its row says so).
+        check_failure: why the artifact failed the check made when it was written: the parity
+            check of `dfseg export`, or the accuracy gate of `dfseg quantize` (it still runs,
+            and its row says so).
     """
 
     name: str
@@ -51,7 +54,7 @@ class BenchTarget:
     device: str
     inference_precision: str | None = None
     problem: str | None = None
-    parity_failure: str | None = None
+    check_failure: str | None = None
 
     @property
     def is_reference(self) -> bool:
@@ -69,18 +72,21 @@ class BenchTarget:
         return sum(f.stat().st_size for f in files) / 2**20
 
 
-def find_bench_targets(run_dir: Path, devices: Sequence[str] = ("cpu",)) -> list[BenchTarget]:
+def find_bench_targets(run: RunFolder, devices: Sequence[str] = ("cpu",)) -> list[BenchTarget]:
     """The checkpoint and every `<run>/export/*/` artifact, for each device that can run it.
 
     TensorRT artifacts run only on "cuda" and OpenVINO ones only on "cpu"; an artifact no asked
     device can run is still listed once, as a target with a `problem`.
     """
     described: list[tuple[Path, str, str, Path | None, str | None]] = [
-        (run_dir, "checkpoint", "fp32", run_dir / BEST_CHECKPOINT, None)
+        (run.path, "checkpoint", "fp32", run.best, None)
     ]
-    export_root = run_dir / EXPORT_DIR
-    if export_root.is_dir():
-        described += [_describe_export(f) for f in sorted(export_root.iterdir()) if f.is_dir()]
+    if run.export_dir.is_dir():
+        described += [
+            _describe_export(folder)
+            for folder in sorted(run.export_dir.iterdir())
+            if folder.is_dir() and not folder.name.startswith(".")
+        ]
     targets: list[BenchTarget] = []
     for folder, fmt, precision, artifact, problem in described:
         runnable = [d for d in devices if _device_runs(fmt, d)]
@@ -88,8 +94,7 @@ def find_bench_targets(run_dir: Path, devices: Sequence[str] = ("cpu",)) -> list
             problem = problem or f"{fmt} cannot run on {', '.join(devices)}"
             runnable = [devices[0]]
         label = "torch" if fmt == "checkpoint" else folder.name
-        parity = None if fmt == "checkpoint" else ParityReport.read(folder)
-        parity_failure = "; ".join(parity.failures) if parity and not parity.passed else None
+        check_failure = None if fmt == "checkpoint" else _check_failure(folder)
         for device in runnable:
             for hint in OPENVINO_PRECISIONS if fmt == "openvino" else (None,):
                 targets.append(
@@ -103,10 +108,24 @@ def find_bench_targets(run_dir: Path, devices: Sequence[str] = ("cpu",)) -> list
                         device=device,
                         inference_precision=hint,
                         problem=problem,
-                        parity_failure=parity_failure,
+                        check_failure=check_failure,
                     )
                 )
     return targets
+
+
+def _check_failure(folder: Path) -> str | None:
+    """Why the artifact failed the check made when it was written (None: passed, or no check
+    recorded)."""
+    parity = ParityReport.read(folder)
+    if parity is not None and not parity.passed:
+        return "exported, but its parity check against torch failed: " + "; ".join(
+            parity.failures
+        )
+    quantized = QuantizeReport.read(folder)
+    if quantized is not None and not quantized.passed:
+        return f"quantized, but the {quantized.verdict} (dfseg quantize)"
+    return None
 
 
 def _device_runs(fmt: str, device: str) -> bool:

@@ -15,23 +15,29 @@ from pathlib import Path
 
 import numpy as np
 
-from dfseg.analysis.bench_plot import plot_latency_accuracy
-from dfseg.analysis.bench_report import (
+from dfseg.analysis.bench.plot import plot_latency_accuracy
+from dfseg.analysis.bench.report import (
     BenchReport,
     BenchRow,
     DropMetric,
     Status,
     write_bench_csv,
 )
-from dfseg.analysis.bench_targets import BenchTarget, find_bench_targets
+from dfseg.analysis.bench.targets import BenchTarget, find_bench_targets
 from dfseg.analysis.latency import measure_latency
-from dfseg.analysis.predict import predict_for_evaluation, read_dataset_image_bgr
-from dfseg.analysis.split_data import SplitImages
+from dfseg.analysis.predict import predict_for_evaluation
+from dfseg.analysis.split_data import SplitImages, split_images_for
+from dfseg.config import ProjectConfig
+from dfseg.config.deploy import BenchConfig
 from dfseg.data.image_reader import read_image_rgb
 from dfseg.metrics import EvalReport, ImagePredictions, build_eval_report
 from dfseg.metrics.plots import plot_prediction_grid
+from dfseg.nn.trained import read_checkpoint_manifest
+from dfseg.runtime.images import read_image_bgr
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
+from dfseg.structures.run_folders import create_numbered_dir
+from dfseg.structures.run_layout import RunFolder
 
 BENCH_CSV = "bench.csv"
 PLOT_FILE = "latency_accuracy.png"
@@ -62,8 +68,38 @@ class BenchSettings:
     prediction_images: int = 4
 
 
+def bench_settings(section: BenchConfig | None, **overrides: object) -> BenchSettings:
+    """`BenchSettings` from a project's `bench:` section (defaults when None), with keyword
+    overrides (None values ignored), as `dfseg bench` merges its options."""
+    values: dict[str, object] = {}
+    if section is not None:
+        values = {
+            "warmup": section.warmup, "runs": section.runs, "threads": section.threads,
+            "max_drop": section.max_drop,
+        }  # fmt: skip
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    if "devices" in values:
+        values["devices"] = tuple(values["devices"])  # type: ignore[arg-type]
+    return BenchSettings(**values)  # type: ignore[arg-type]
+
+
+def bench_run(
+    run: RunFolder,
+    project: ProjectConfig,
+    settings: BenchSettings,
+    progress: ProgressCallback | None = None,
+) -> BenchReport:
+    """`dfseg bench` of a run: its project's bench split (`bench.split`, `bench.max_images`) and
+    tuned threshold, results in a new `<run>/bench[-N]` folder."""
+    section = project.bench
+    split = split_images_for(project, section.split, section.max_images)
+    threshold = read_checkpoint_manifest(run.best).threshold
+    out_dir = create_numbered_dir(run.path, "bench")
+    return run_bench(run, split, out_dir, settings, threshold, progress)
+
+
 def run_bench(
-    run_dir: Path,
+    run: RunFolder,
     split: SplitImages,
     out_dir: Path,
     settings: BenchSettings,
@@ -73,28 +109,27 @@ def run_bench(
     """Benchmark the run's checkpoint and exports (see the module docstring).
 
     Args:
-        run_dir: the training run (best.pt, export/).
+        run: the training run (best.pt, export/).
         split: the images and ground truth to measure accuracy on.
         out_dir: an existing empty folder for bench.csv, the plot and prediction images.
         settings: timing and judging options.
         threshold: the run's tuned confidence threshold.
         progress: optional callback.
     """
-    images_bgr = [read_dataset_image_bgr(p) for p in split.image_paths[:LATENCY_IMAGES]]
-    targets = find_bench_targets(run_dir, settings.devices)
+    images_bgr = [read_image_bgr(p) for p in split.image_paths[:LATENCY_IMAGES]]
+    targets = find_bench_targets(run, settings.devices)
     rows = []
     for index, target in enumerate(targets):
         message = f"[{index + 1}/{len(targets)}] {target.name}"
         report(progress, ProgressEvent("bench", index, len(targets), message=message))
         rows.append(_bench_one(target, split, images_bgr, out_dir, settings, threshold, progress))
-    task = "segment" if any(row.mask is not None for row in rows) else "detect"
     result = BenchReport(
-        run_dir=str(run_dir),
+        run_dir=str(run.path),
         split=split.name,
         images=len(split.annotations),
         threshold=threshold,
         metric=settings.metric,
-        metric_group="mask" if task == "segment" else "box",
+        metric_group="mask" if any(row.mask is not None for row in rows) else "box",
         max_drop=settings.max_drop,
         rows=_judged(rows, targets, settings),
         out_dir=str(out_dir),
@@ -146,10 +181,10 @@ def _bench_one(
             "latency": latency,
         }
     )
-    if target.parity_failure is None:
+    if target.check_failure is None:
         return measured
-    reason = f"exported, but its parity check against torch failed: {target.parity_failure}"
-    return measured.model_copy(update={"status": "validation_failed", "reason": reason[:300]})
+    reason = target.check_failure[:300]
+    return measured.model_copy(update={"status": "validation_failed", "reason": reason})
 
 
 def _reason(exc: Exception) -> str:
@@ -158,9 +193,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _metric(evaluation: EvalReport, metric: DropMetric) -> float:
-    group = evaluation.overall.mask if evaluation.task == "segment" else evaluation.overall.box
-    assert group is not None
-    return float(getattr(group, metric))
+    return float(getattr(evaluation.primary, metric))
 
 
 def _judged(

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from dfseg.analysis.bench.report import BenchReport
 from dfseg.metrics.plots.canvas import new_figure, save_png
-
-if TYPE_CHECKING:
-    from dfseg.analysis.bench_report import BenchReport
 
 METRIC_LABELS = {"map50_95": "mAP50-95", "map50": "mAP50", "f1": "F1"}
 

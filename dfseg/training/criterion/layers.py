@@ -17,8 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from dfseg.training.loss_inputs import CriterionInputError
-from dfseg.training.matcher import Matches, union_matches
+from dfseg.training.criterion.inputs import CriterionInputError
+from dfseg.training.criterion.matcher import Matches, union_matches
 
 MatchFn = Callable[[dict[str, Any], Sequence[dict[str, Tensor]]], Matches]
 

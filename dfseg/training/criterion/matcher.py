@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from dfseg.ops.boxes import box_cxcywh_to_xyxy, generalized_box_iou
-from dfseg.training.mask_losses import downsample_masks, make_unit_points, pairwise_mask_costs
+from dfseg.training.criterion.masks import downsample_masks, make_unit_points, pairwise_mask_costs
 
 Matches = list[tuple[Tensor, Tensor]]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from dfseg.analysis.errors.tide import MISSED, PREDICTION_OUTCOMES, ErrorCases
 from dfseg.analysis.tables import Cell
-from dfseg.analysis.tide import MISSED, PREDICTION_OUTCOMES, ErrorCases
 from dfseg.metrics import ImageGroundTruth, ImagePredictions
 
 ERROR_COLUMNS = (
