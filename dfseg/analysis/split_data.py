@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Literal
 
 from dfseg.analysis.exceptions import AnalysisError
-from dfseg.data.reading import LabelFormat, read_dataset
+from dfseg.config import ProjectConfig
+from dfseg.config.tasks import Task, task_spec
+from dfseg.data.project_dataset import read_project_dataset
 from dfseg.data.split import load_split
 from dfseg.metrics import ImageGroundTruth
-from dfseg.structures import ImageAnnotation
+from dfseg.structures import Dataset, ImageAnnotation
 
 SplitChoice = Literal["auto", "train", "val", "test"]
 
@@ -37,30 +39,25 @@ class SplitImages:
 
 
 def load_split_images(
-    dataset_root: Path,
-    label_format: LabelFormat,
-    class_names: list[str] | None,
+    dataset: Dataset,
     split_dir: Path,
     split: SplitChoice,
-    task: Literal["detect", "segment"],
-    annotations_file: Path | None = None,
+    task: Task,
     max_images: int | None = None,
 ) -> SplitImages:
-    """Read the dataset and pick one split's images.
+    """Pick one split's images of a read dataset.
 
     Args:
-        dataset_root: the dataset folder; label_format: "yolo", "coco" or "voc".
-        class_names: id -> name (None: from the dataset).
+        dataset: the dataset (as `dfseg.data.project_dataset.read_project_dataset` reads it).
         split_dir: the folder of `train.csv`, `val.csv`, `test.csv` (made by `dfseg split`).
         split: a split name, or "auto": test when it has images, else val.
-        task: "detect" evaluates boxes only, even when the labels carry outlines.
-        annotations_file: COCO only, the JSON file.
+        task: a task without instance masks ("detect") evaluates boxes only, even when the
+            labels carry outlines.
         max_images: keep the first this many (None: all).
 
     Raises:
         AnalysisError: the chosen split has no images.
     """
-    dataset = read_dataset(dataset_root, label_format, class_names, annotations_file)
     splits = load_split(split_dir, dataset)
     name = split
     if split == "auto":
@@ -72,7 +69,7 @@ def load_split_images(
             "`dfseg split` with a non-zero ratio for it"
         )
     ground_truths = [ImageGroundTruth.from_annotation(a) for a in annotations]
-    if task == "detect":
+    if not task_spec(task).instance_masks:
         ground_truths = [_boxes_only(gt) for gt in ground_truths]
     return SplitImages(name, annotations, ground_truths, dataset.class_names)
 
@@ -86,3 +83,11 @@ def _boxes_only(ground_truth: ImageGroundTruth) -> ImageGroundTruth:
         image_size=ground_truth.image_size,
         where=ground_truth.where,
     )
+
+
+def split_images_for(
+    project: ProjectConfig, split: SplitChoice, max_images: int | None = None
+) -> SplitImages:
+    """One split of a project's dataset, read as every command reads it."""
+    dataset = read_project_dataset(project.data).dataset
+    return load_split_images(dataset, project.split_dir, split, project.project.task, max_images)

@@ -8,7 +8,7 @@ from typing import Literal
 import typer
 
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, PROJECT_ARG, load
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, PROJECT_ARG, flag, load
 
 
 def convert(
@@ -16,18 +16,22 @@ def convert(
     overrides: list[str] | None = OVERRIDES_ARG,
     out: Path = typer.Option(..., "--out", "-o", help="New folder to write (never overwritten)."),
     to: Literal["yolo", "coco"] = typer.Option(..., "--to", help="Target label format."),
-    symlink: bool = typer.Option(False, "--symlink", help="Link images instead of copying."),
+    symlink: bool = flag(False, "--symlink", help="Link images instead of copying."),
+    skip_invalid: bool = flag(
+        False, "--skip-invalid", help="Convert although some images or label rows are invalid."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Convert the dataset's labels to YOLO txt or COCO JSON."""
-    from dfseg.data.convert import convert_dataset
-    from dfseg.data.reading import read_dataset
-
     config = load(project, overrides)
-    dataset = read_dataset(
-        config.data.path, config.data.format, config.class_names or None, config.data.annotations
+
+    from dfseg.data.convert import convert_dataset
+    from dfseg.data.project_dataset import read_project_dataset
+
+    dataset = read_project_dataset(config.data).dataset
+    report = convert_dataset(
+        dataset, out, to, images="symlink" if symlink else "copy", skip_invalid=skip_invalid
     )
-    report = convert_dataset(dataset, out, to, images="symlink" if symlink else "copy")
     if as_json:
         render.dump_json(report)
         return
@@ -37,3 +41,5 @@ def convert(
     )
     for note in report.notes:
         render.warn(note)
+    for line in report.skipped:
+        render.warn(f"skipped {line}")

@@ -4,39 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, PROJECT_ARG, load
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, PROJECT_ARG, flag, load
 
 
 def split(
     project: Path = PROJECT_ARG,
     overrides: list[str] | None = OVERRIDES_ARG,
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing split lists."),
+    overwrite: bool = flag(False, "--overwrite", help="Replace existing split lists."),
+    skip_invalid: bool = flag(
+        False, "--skip-invalid", help="Split although some images cannot be read (listed)."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Split the dataset into train/val/test lists (data.split ratios and seed)."""
-    from dfseg.data.reading import read_dataset
-    from dfseg.data.split import split_dataset
-
+    """Split the dataset into train/val/test lists: by data.split's ratios and seed, or the
+    dataset's own split folders / lists (used as they are; never mixed unless
+    data.split.merge_predefined is true)."""
     config = load(project, overrides)
-    ratios = config.data.split
-    dataset = read_dataset(
-        config.data.path, config.data.format, config.class_names or None, config.data.annotations
-    )
-    report = split_dataset(
-        dataset,
-        config.split_dir,
-        ratios=(ratios.train, ratios.val, ratios.test),
-        seed=ratios.seed,
-        ignore_negatives=ratios.ignore_negatives,
-        overwrite=overwrite,
-    )
+
+    from dfseg.data.project_dataset import make_split, read_project_dataset
+
+    dataset = read_project_dataset(config.data)
+    report = make_split(dataset, config.data.split, config.split_dir, overwrite, skip_invalid)
     if as_json:
         render.dump_json(report)
         return
-    names = [name for name in ("train", "val", "test") if report.ratios.get(name, 0) > 0]
+    names = [n for n in ("train", "val", "test") if report.ratios.get(n) or report.counts.get(n)]
     columns = ["Class"] + [f"{n} img/inst" for n in names]
     rows = [
         [c.name] + [f"{c.images.get(n, 0)}/{c.instances.get(n, 0)}" for n in names]
@@ -44,8 +37,20 @@ def split(
     ]
     rows.append(["all images"] + [str(report.counts.get(n, 0)) for n in names])
     rows.append(["backgrounds"] + [str(report.backgrounds.get(n, 0)) for n in names])
+    rows.append(["ratio asked / got"] + [
+        f"{report.ratios.get(n, 0):.2f} / {report.actual_ratios.get(n, 0):.2f}" for n in names
+    ])  # fmt: skip
     out = render.console()
-    out.print(render.table(f"Split (seed {report.seed})", columns, rows))
+    title = (
+        "Split: the dataset's own splits"
+        if report.source == "predefined"
+        else f"Split (seed {report.seed})"
+    )
+    out.print(render.table(title, columns, rows))
+    if report.source == "predefined":
+        render.info("used as found: " + ", ".join(f"{k} = {v}" for k, v in report.sources.items()))
     for note in report.notes:
         render.warn(note)
+    for line in report.skipped:
+        render.warn(f"in no split: {line}")
     out.print(f"wrote {report.out_dir}")

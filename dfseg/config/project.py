@@ -10,14 +10,21 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dfseg.config.base import Section, resolve_path
 from dfseg.config.deploy import BenchConfig, ExportConfig, InferConfig
+from dfseg.config.tasks import Task
 from dfseg.config.train import AugmentConfig, TrainConfig
+from dfseg.config.variants import MODEL_VARIANTS, PRETRAINED_NAMES, ModelSize
 
-Task = Literal["detect", "segment"]
-ModelSize = Literal["n", "s", "m", "l", "x"]
 LabelFormat = Literal["yolo", "coco", "voc"]
 ResolvedPath = Annotated[Path, BeforeValidator(resolve_path)]
 
@@ -43,26 +50,75 @@ class ProjectSection(Section):
         return value
 
 
-class SplitSection(Section):
-    """Fractions of images per split; they must add up to 1."""
+SPLIT_NAMES = ("train", "val", "test")
 
-    train: float = Field(0.8, ge=0.0, le=1.0)
-    val: float = Field(0.2, ge=0.0, le=1.0)
-    test: float = Field(0.0, ge=0.0, le=1.0)
+
+class SplitSection(Section):
+    """How images are assigned to train/val/test: ratios (a seeded, stratified random split) or
+    the dataset's own splits (folders or list files, relative to the dataset folder).
+
+        split: {train: 0.8, val: 0.2, test: 0.0, seed: 42}   # ratios, adding up to 1
+        split: {train: train, val: valid, test: test}       # a Roboflow export's folders
+        split: {train: ImageSets/Main/train.txt, val: ImageSets/Main/val.txt}   # list files
+    """
+
+    train: float | str = Field(0.8, description="Ratio, or the train folder / list file.")
+    val: float | str = Field(0.2, description="Ratio, or the val folder / list file.")
+    test: float | str = Field(0.0, description="Ratio, or the test folder / list file.")
     seed: int = 42
     ignore_negatives: bool = Field(False, description="Leave background images out of the split.")
+    merge_predefined: bool = Field(
+        False,
+        description="The dataset has split folders but ratios are given: mix all its images "
+        "into one random split (shipped test images may then end up in training).",
+    )
 
     @model_validator(mode="after")
-    def _ratios_add_up(self) -> SplitSection:
-        total = self.train + self.val + self.test
+    def _ratios_or_sources(self) -> SplitSection:
+        values = {name: getattr(self, name) for name in SPLIT_NAMES}
+        named = {name: value for name, value in values.items() if isinstance(value, str)}
+        if named:
+            given = self.model_fields_set  # an omitted split keeps its default ratio: absent
+            numbers = [n for n in values if n not in named and n in given and values[n] != 0]
+            if numbers or "train" not in named or any(not v.strip() for v in named.values()):
+                raise ValueError(
+                    "give either ratios for train/val/test (numbers adding up to 1) or the "
+                    "dataset's own split folders / list files (train required), not both; "
+                    f"got {values}"
+                )
+            return self
+        ratios = [float(v) for v in values.values()]
+        if any(not 0.0 <= r <= 1.0 for r in ratios):
+            raise ValueError(f"split ratios must be within [0, 1], got {values}")
+        total = sum(ratios)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(
                 f"train + val + test must equal 1 (got {self.train} + {self.val} + {self.test}"
                 f" = {total:g})"
             )
-        if self.train <= 0:
+        if ratios[0] <= 0:
             raise ValueError("train must be > 0")
         return self
+
+    @property
+    def sources(self) -> dict[str, str] | None:
+        """Split name -> folder or list file (relative to the dataset folder), or None for
+        ratios."""
+        named = {n: getattr(self, n) for n in SPLIT_NAMES if isinstance(getattr(self, n), str)}
+        return named or None
+
+    @property
+    def ratios(self) -> tuple[float, float, float]:
+        """(train, val, test) fractions; ValueError when the section names sources."""
+        if self.sources is not None:
+            raise ValueError("this split names the dataset's own splits, not ratios")
+        return float(self.train), float(self.val), float(self.test)
+
+    @property
+    def ratios_given(self) -> bool:
+        """Whether the project file (or an override) set a ratio itself, rather than relying on
+        the defaults."""
+        return self.sources is None and bool(set(SPLIT_NAMES) & self.model_fields_set)
 
 
 def _parse_image_size(value: object) -> object:
@@ -132,25 +188,42 @@ def _class_names(value: list[str] | dict[int, str]) -> list[str]:
     return [value[i] for i in ids]
 
 
-# `model.pretrained` values that name official weights to download rather than a file.
-PRETRAINED_DOWNLOADS = ("coco", "obj2coco")
-
-
 class ModelSection(Section):
-    """Which D-FINE size to build and where its starting weights come from."""
+    """Which D-FINE size to build and where its starting weights come from (the sizes and their
+    official weights: `dfseg.config.variants.MODEL_VARIANTS`)."""
 
     size: ModelSize = "s"
     pretrained: str | None = Field(
         None,
         description=(
-            "Starting weights: a checkpoint path (official D-FINE or dfseg), 'coco' or "
-            "'obj2coco' to download the official weights, or null to train from scratch."
+            "Starting weights: a checkpoint path (official D-FINE or dfseg), the name of official "
+            "weights to download ('coco', 'obj2coco', 'obj365'), or null to train from scratch."
         ),
     )
 
+    @field_validator("pretrained")
+    @classmethod
+    def _official_weights_exist_for_the_size(
+        cls, value: str | None, info: ValidationInfo
+    ) -> str | None:
+        size = info.data.get("size")  # absent when the size itself is invalid
+        if value in PRETRAINED_NAMES and size in MODEL_VARIANTS:
+            available = MODEL_VARIANTS[size].pretrained
+            if value not in available:
+                raise ValueError(
+                    f"there are no official {value!r} weights for size {size!r} (it has: "
+                    f"{', '.join(available)}); pick another size or weights"
+                )
+        return value
+
+    @property
+    def pretrained_download(self) -> str | None:
+        """The official weights' name when `pretrained` names a download, else None."""
+        return self.pretrained if self.pretrained in PRETRAINED_NAMES else None
+
     def pretrained_path(self, base_dir: Path | None) -> Path | None:
         """The checkpoint path when `pretrained` names a file, else None."""
-        if self.pretrained is None or self.pretrained in PRETRAINED_DOWNLOADS:
+        if self.pretrained is None or self.pretrained in PRETRAINED_NAMES:
             return None
         path = Path(self.pretrained).expanduser()
         if base_dir is not None and not path.is_absolute():

@@ -20,10 +20,10 @@ project:
 data:
   path: $data_path           # your dataset folder, read in place (never modified)
   format: $data_format                # yolo | coco | voc
-  classes: $classes   # names in id order (ids are 0-based), or {0: cat, 1: dog}
+  classes: $classes   # $classes_comment
   image_size: [$height, $width]      # network input (h, w), multiples of 32
   keep_ratio: false           # true: letterbox (pad) instead of stretching
-  split: {train: 0.8, val: 0.2, test: 0.0, seed: 42}
+  split: $split
 
 model:
   size: $size                     # n | s | m | l | x  (latency grows with size)
@@ -68,17 +68,40 @@ def render_project_template(
     classes: list[str] | None = None,
     image_size: tuple[int, int] = (640, 640),
     filename: str = "project.yaml",
+    split_sources: dict[str, str] | None = None,
 ) -> str:
-    """The commented YAML text of a new project file."""
-    names = classes or ["class0", "class1"]
+    """The commented YAML text of a new project file.
+
+    Args:
+        classes: class names in id order; [] writes `classes: []` (names read from the
+            dataset); None writes placeholders to edit.
+        split_sources: the dataset's own split folders / lists (split name -> path relative to
+            the dataset), written as `split: {train: ..., val: ...}`; None writes ratios.
+    """
+    if classes is None:
+        names, comment = (
+            "[class0, class1]",
+            "names in id order (ids are 0-based), or {0: cat, 1: dog}",
+        )
+    elif not classes:
+        names, comment = "[]", "[]: read from the dataset (set them to fix the order)"
+    else:
+        names, comment = "[" + ", ".join(classes) + "]", "names in id order (ids are 0-based)"
+    if split_sources:
+        listed = ", ".join(f"{split}: {path}" for split, path in split_sources.items())
+        split = "{" + listed + "}   # the dataset's own splits (folders / lists), used as they are"
+    else:
+        split = "{train: 0.8, val: 0.2, test: 0.0, seed: 42}   # ratios, or the dataset's folders"
     return _TEMPLATE.substitute(
         name=name,
         task=task,
         size=size,
         data_path=data_path,
         data_format=data_format,
-        classes="[" + ", ".join(names) + "]",
+        classes=names,
+        classes_comment=comment,
         height=image_size[0],
         width=image_size[1],
         filename=filename,
+        split=split,
     )

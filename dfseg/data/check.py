@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, computed_field
 
-from dfseg.data.formats.issues import IssueLog
+from dfseg.data.formats.issues import IMAGE_ERROR_CODES, IssueLog
+from dfseg.data.formats.result import ReadResult
 from dfseg.data.reading import LabelFormat, read_dataset_with_details
 from dfseg.structures import DataIssue, Dataset, ImageAnnotation
 from dfseg.structures.annotations import Severity
@@ -40,8 +41,9 @@ class ClassStats(BaseModel):
 class CheckReport(BaseModel):
     """What `dfseg check` prints: counts, a per-class table and every issue.
 
-    `images` counts every image found, `corrupt` those left out (unreadable image or an error in
-    its labels), `backgrounds` usable images without objects.
+    `images` counts every image found, `corrupt` the unreadable ones (left out), `backgrounds`
+    usable images without objects. `label_errors` counts the errors in labels apart from corrupt
+    images: each drops its row (object, annotation), the image keeps its other labels.
     """
 
     root: str
@@ -54,6 +56,7 @@ class CheckReport(BaseModel):
     label_files: int
     warnings: int
     errors: int
+    label_errors: int = 0
     classes: list[ClassStats]
     issues: list[DataIssue]
 
@@ -67,7 +70,8 @@ class CheckReport(BaseModel):
         """One line in Ultralytics' style: `85 images, 1 backgrounds, 0 corrupt`."""
         return (
             f"{self.images} images, {self.backgrounds} backgrounds, {self.corrupt} corrupt, "
-            f"{self.instances} instances, {self.errors} errors, {self.warnings} warnings"
+            f"{self.instances} instances, {self.label_errors} label errors (rows dropped), "
+            f"{self.warnings} warnings"
         )
 
 
@@ -93,23 +97,43 @@ def check_dataset(
         DatasetError: the dataset cannot be read at all.
     """
     result = read_dataset_with_details(root, format, class_names, annotations, progress)
+    return check_read(result, deep, progress)
+
+
+def check_read(
+    result: ReadResult, deep: bool = False, progress: ProgressCallback | None = None
+) -> CheckReport:
+    """`check_dataset` of a dataset already read (e.g. a project's, split across folders)."""
     dataset = result.dataset
     log = IssueLog(dataset.root)
     broken = _check_images(dataset.images, log, deep, progress)
-    issues = [*dataset.issues, *log.issues]
     usable = [image for image in dataset.images if image.image_path not in broken]
+    found = len(dataset.images) + len(result.excluded_images)
+    if found == 0:
+        log.add("no-images", dataset.root, "the dataset has no images")
+    classes = class_table(Dataset(dataset.root, dataset.format, dataset.class_names, usable))
+    for row in classes:
+        if row.instances == 0:
+            log.add(
+                "empty-class",
+                dataset.root,
+                f"class {row.name!r} (id {row.class_id}) has no instances",
+            )
+    issues = [*dataset.issues, *log.issues]
+    errors = [issue for issue in issues if issue.severity == "error"]
     return CheckReport(
         root=str(dataset.root),
         format=dataset.format,
-        images=len(dataset.images) + len(result.excluded_images),
+        images=found,
         usable=len(usable),
         backgrounds=sum(image.is_background for image in usable),
         corrupt=len(result.excluded_images) + len(broken),
         instances=int(sum((~image.iscrowd).sum() for image in usable)),
         label_files=result.label_files,
         warnings=sum(issue.severity == "warning" for issue in issues),
-        errors=sum(issue.severity == "error" for issue in issues),
-        classes=class_table(Dataset(dataset.root, dataset.format, dataset.class_names, usable)),
+        errors=len(errors),
+        label_errors=sum(issue.code not in IMAGE_ERROR_CODES for issue in errors),
+        classes=classes,
         issues=issues,
     )
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from dfseg.data.formats.issues import indented_list
 from dfseg.errors import DfsegError
 from dfseg.ops.masks import mask_to_polygons, merge_rings, rle_to_coco, segment_to_mask
 from dfseg.structures import Dataset, ImageAnnotation, Polygons, Segment
@@ -52,6 +53,7 @@ class ConvertReport(BaseModel):
     image_transfer: str
     files_written: int
     notes: list[str]
+    skipped: list[str] = []
 
 
 def convert_dataset(
@@ -60,6 +62,7 @@ def convert_dataset(
     format: ConvertFormat,
     images: ImageTransfer = "copy",
     progress: ProgressCallback | None = None,
+    skip_invalid: bool = False,
 ) -> ConvertReport:
     """Write `dataset` as a new YOLO or COCO dataset in `out_dir`.
 
@@ -69,16 +72,28 @@ def convert_dataset(
         format: "yolo" or "coco".
         images: "copy" (default) or "symlink" the image files.
         progress: optional callback, one event per image.
+        skip_invalid: write the dataset although reading it left something out (unreadable
+            images, label rows with errors; listed in `skipped`). Without it, nothing is written
+            then.
 
     Returns:
-        Counts of images and instances written and notes on what was dropped.
+        Counts of images and instances written, notes on what the format dropped, and every
+        image or row reading left out, with the reason.
 
     Raises:
-        ConvertError: an output file already exists, or two images would share a label file.
+        ConvertError: an output file already exists, two images would share a label file, or
+            reading left something out and `skip_invalid` is False (the error lists it all).
     """
     writer = _WRITERS.get(format)
     if writer is None:
         raise ConvertError(f"Cannot write format {format!r}; choose one of {sorted(_WRITERS)}")
+    skipped = [f"{i.location()}: {i.message}" for i in dataset.issues if i.severity == "error"]
+    if skipped and not skip_invalid:
+        raise ConvertError(
+            f"reading the dataset left {len(skipped)} image(s) or label row(s) out; nothing was "
+            f"written. Fix them (see `dfseg check`), or pass --skip-invalid to convert without "
+            f"them:\n{indented_list(skipped)}"
+        )
     targets = image_targets(dataset.images, out_dir)
     report_ = ConvertReport(
         format=format,
@@ -91,6 +106,7 @@ def convert_dataset(
         image_transfer=images,
         files_written=0,
         notes=[],
+        skipped=skipped,
     )
     writer(dataset, out_dir, targets, images, report_, progress)
     if any(image.difficult.any() for image in dataset.images):

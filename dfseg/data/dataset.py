@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from dfseg.data.augment_settings import AugmentSettings
+from dfseg.config.tasks import Task, task_spec
+from dfseg.config.train import AugmentConfig
 from dfseg.data.image_reader import (
     BrokenImageRegistry,
     DecodedImage,
@@ -43,7 +44,6 @@ from dfseg.ops.boxes import box_xyxy_to_cxcywh
 from dfseg.ops.resize import ResizeParams, compute_resize, resize_image
 from dfseg.structures import ImageAnnotation
 
-Task = Literal["detect", "segment"]
 Mode = Literal["train", "eval"]
 Target = dict[str, Any]
 
@@ -126,18 +126,19 @@ class InstanceDataset(Dataset):
         input_hw: tuple[int, int],
         task: Task,
         mode: Mode,
-        augment: AugmentSettings | None = None,
+        augment: AugmentConfig | None = None,
         keep_ratio: bool = False,
     ) -> None:
-        if task not in ("detect", "segment") or mode not in ("train", "eval"):
-            raise ValueError(f"task must be detect|segment and mode train|eval, got {task}, {mode}")
+        if mode not in ("train", "eval"):
+            raise ValueError(f"mode must be train or eval, got {mode!r}")
+        spec = task_spec(task)  # ValueError naming the tasks
         self.annotations = list(annotations)
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self.task: Task = task
         self.mode: Mode = mode
-        self.settings = augment if augment is not None else AugmentSettings()
+        self.settings = augment if augment is not None else AugmentConfig()
         self.keep_ratio = keep_ratio
-        self.with_masks = task == "segment"
+        self.with_masks = spec.instance_masks
         self.broken_images = BrokenImageRegistry(len(self.annotations))
         self._pipeline = (
             build_train_pipeline(self.settings, transform_boxes=not self.with_masks)

@@ -41,14 +41,22 @@ class SplitClassCounts(BaseModel):
 
 
 class SplitReport(BaseModel):
-    """What `dfseg split` prints and `split.json` records."""
+    """What `dfseg split` prints and `split.json` records.
+
+    `source` is "ratios" (a seeded stratified split) or "predefined" (the dataset's own splits,
+    `sources` naming their folders or list files).
+    """
 
     out_dir: str
+    source: str = "ratios"
+    sources: dict[str, str] = {}
     seed: int
     ratios: dict[str, float]
+    actual_ratios: dict[str, float] = {}
     counts: dict[str, int]
     backgrounds: dict[str, int]
     dropped_backgrounds: int
+    skipped: list[str] = []
     fingerprint: str
     classes: list[SplitClassCounts]
     notes: list[str]
@@ -123,12 +131,7 @@ def split_dataset(
         SplitError: bad ratios, or split files already exist and `overwrite` is False.
     """
     train, val, test = validate_ratios(ratios)
-    existing = [p for p in split_files(out_dir) if p.exists()]
-    if existing and not overwrite:
-        raise SplitError(
-            f"Split files already exist: {', '.join(str(p) for p in existing)}. Pass "
-            "--overwrite to replace them (the dataset itself is never modified)."
-        )
+    _refuse_existing(out_dir, overwrite)
     images = [im for im in dataset.images if not (ignore_negatives and im.is_background)]
     label_sets = [image.labels[~image.iscrowd] for image in images]
     assignment, too_rare = assign_splits(label_sets, dataset.num_classes, (train, val, test), seed)
@@ -140,6 +143,53 @@ def split_dataset(
     report.dropped_backgrounds = len(dataset.images) - len(images)
     _write(dataset, by_split, report, out_dir, ignore_negatives)
     return report
+
+
+def write_predefined_split(
+    dataset: Dataset,
+    by_split: dict[str, list[ImageAnnotation]],
+    out_dir: Path,
+    sources: dict[str, str],
+    ignore_negatives: bool = False,
+    overwrite: bool = False,
+) -> SplitReport:
+    """Write the dataset's own splits as the split files (the same files `split_dataset`
+    writes, so every command reads them alike).
+
+    Args:
+        dataset: every split's images (root: the dataset folder).
+        by_split: "train", "val", "test" -> images (missing splits are empty).
+        out_dir: the split folder.
+        sources: split -> the folder or list file it came from, for the report.
+        ignore_negatives: leave background images out.
+        overwrite: replace existing split files instead of refusing.
+
+    Raises:
+        SplitError: split files in the way and `overwrite` is False; no train images.
+    """
+    _refuse_existing(out_dir, overwrite)
+    kept = {
+        name: [i for i in by_split.get(name, []) if not (ignore_negatives and i.is_background)]
+        for name in SPLIT_NAMES
+    }
+    if not kept["train"]:
+        raise SplitError(f"the dataset's train split ({sources.get('train')}) has no images")
+    total = sum(len(images) for images in kept.values())
+    ratios = tuple(len(kept[name]) / total for name in SPLIT_NAMES)
+    report = _report(dataset, kept, out_dir, ratios, 0, [])  # type: ignore[arg-type]
+    report.source, report.sources = "predefined", dict(sources)
+    report.dropped_backgrounds = sum(len(v) for v in by_split.values()) - total
+    _write(dataset, kept, report, out_dir, ignore_negatives)
+    return report
+
+
+def _refuse_existing(out_dir: Path, overwrite: bool) -> None:
+    existing = [p for p in split_files(out_dir) if p.exists()]
+    if existing and not overwrite:
+        raise SplitError(
+            f"Split files already exist: {', '.join(str(p) for p in existing)}. Pass "
+            "--overwrite to replace them (the dataset itself is never modified)."
+        )
 
 
 def _report(
@@ -161,16 +211,15 @@ def _report(
             for s in SPLIT_NAMES
         }
         classes.append(SplitClassCounts(class_id=c, name=name, images=images, instances=instances))
-    notes = [
-        f"class {dataset.class_names[c]!r} is in too few images to appear in every split"
-        for c in too_rare
-    ]
     ratio_of = dict(zip(SPLIT_NAMES, ratios, strict=True))
-    notes += [f"the {s} split is empty" for s in SPLIT_NAMES if ratio_of[s] > 0 and not by_split[s]]
+    notes = [f"the {s} split is empty" for s in SPLIT_NAMES if ratio_of[s] > 0 and not by_split[s]]
+    notes += _missing_class_notes(classes, ratio_of, set(too_rare))
+    total = sum(len(images) for images in by_split.values())
     return SplitReport(
         out_dir=str(out_dir),
         seed=seed,
         ratios=ratio_of,
+        actual_ratios={s: round(len(by_split[s]) / max(total, 1), 4) for s in SPLIT_NAMES},
         counts={s: len(by_split[s]) for s in SPLIT_NAMES},
         backgrounds={s: sum(im.is_background for im in by_split[s]) for s in SPLIT_NAMES},
         dropped_backgrounds=0,
@@ -179,6 +228,23 @@ def _report(
         notes=notes,
         files=[str(p) for p in split_files(out_dir)],
     )
+
+
+def _missing_class_notes(
+    classes: list[SplitClassCounts], ratios: dict[str, float], too_rare: set[int]
+) -> list[str]:
+    """A note for every class (with instances) that the train split or another split with a
+    ratio > 0 has no image of: the model cannot learn it, or its metrics are undefined."""
+    notes = []
+    for row in classes:
+        total = sum(row.images.values())
+        missing = [s for s in SPLIT_NAMES if ratios[s] > 0 and row.images[s] == 0]
+        if total == 0 or not missing:
+            continue
+        plural = "s" if total != 1 else ""
+        why = f" (only {total} image{plural})" if row.class_id in too_rare else ""
+        notes.append(f"class {row.name!r} has no image in the {' or '.join(missing)} split{why}")
+    return notes
 
 
 def _write(
@@ -196,6 +262,8 @@ def _write(
         )
     info = {
         "dataset": str(dataset.root),
+        "source": report.source,
+        "sources": report.sources,
         "format": dataset.format,
         "class_names": dataset.class_names,
         "seed": report.seed,
@@ -240,6 +308,20 @@ def load_split(folder: Path, dataset: Dataset) -> dict[str, list[ImageAnnotation
             )
         splits[name] = [index[p] for p in paths]
     return splits
+
+
+def split_image_paths(folder: Path, dataset_root: Path, name: str) -> list[Path]:
+    """The image files `<folder>/<name>.csv` lists, absolute, without reading any labels (for
+    commands that only need a few images, such as the export parity check).
+
+    Args:
+        folder: the split folder (made by `dfseg split`).
+        dataset_root: the dataset folder the listed paths are relative to (for a COCO JSON
+            file, its folder).
+        name: "train", "val" or "test"; a missing list gives [].
+    """
+    root = dataset_root if dataset_root.is_dir() else dataset_root.parent
+    return [root / path for path in _read_csv(folder / f"{name}.csv", required=False)]
 
 
 def _read_csv(path: Path, required: bool) -> list[str]:

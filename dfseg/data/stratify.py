@@ -38,6 +38,7 @@ def assign_splits(
     too_rare = _ensure_every_class_everywhere(present, num_classes, ratios_array, assignment)
     backgrounds = [i for i, s in enumerate(present) if not len(s)]
     _fill_with_backgrounds(backgrounds, ratios_array, rng, assignment)
+    _honour_split_sizes(present, num_classes, ratios_array, assignment)
     return assignment, too_rare
 
 
@@ -132,6 +133,33 @@ def _fill_with_backgrounds(
         split = int(np.argmax(deficit))
         assignment[i] = split
         counts[split] += 1
+
+
+def _honour_split_sizes(
+    present: list[np.ndarray], num_classes: int, ratios: np.ndarray, assignment: np.ndarray
+) -> None:
+    """Move images from splits above their size (`largest_remainder` of the ratios) to splits
+    below it until every split has its size. The image moved is the one whose move takes the
+    fewest classes' last copy away from the split it leaves (backgrounds cost nothing), then
+    the one with the fewest classes. The ratios win over having every class in every split:
+    putting a rare class in a 10% test split must not make that split 25% of the data (the
+    split report then names the classes a split lacks)."""
+    targets = largest_remainder(ratios, len(assignment))  # [S]
+    holders = np.zeros((len(ratios), num_classes), dtype=np.int64)  # [S, C]
+    for i, classes in enumerate(present):
+        holders[assignment[i], classes] += 1
+    counts = np.bincount(assignment, minlength=len(ratios))  # [S]
+    while (counts != targets).any():
+        over, under = int(np.argmax(counts - targets)), int(np.argmin(counts - targets))
+        members = np.flatnonzero(assignment == over).tolist()
+        _, _, chosen = min(
+            (int((holders[over, present[i]] < 2).sum()), len(present[i]), i) for i in members
+        )
+        assignment[chosen] = under
+        holders[over, present[chosen]] -= 1
+        holders[under, present[chosen]] += 1
+        counts[over] -= 1
+        counts[under] += 1
 
 
 def largest_remainder(ratios: np.ndarray, total: int) -> np.ndarray:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from dfseg.config import ProjectConfig
-from dfseg.data.reading import read_dataset
-from dfseg.data.split import SPLIT_INFO_FILE, SplitReport, load_split, split_dataset
+from dfseg.data.project_dataset import make_split, read_project_dataset
+from dfseg.data.split import SPLIT_INFO_FILE, SplitReport, load_split
 from dfseg.errors import DfsegError
 from dfseg.structures import Dataset, ImageAnnotation
 
@@ -50,18 +49,15 @@ def load_project_data(config: ProjectConfig, create_split: bool = True) -> Proje
 
     Args:
         config: the project.
-        create_split: write the split (with the project's ratios and seed) when missing; when
-            False a missing split is an error.
+        create_split: write the split (the dataset's own splits, or the project's ratios and
+            seed) when missing; when False a missing split is an error.
 
     Raises:
         ProjectDataError: no classes, no split (and `create_split` False), or an empty train split.
+        SplitError: ratios given for a dataset that comes split (see `read_project_dataset`).
     """
-    dataset = read_dataset(
-        config.data.path,
-        config.data.format,
-        config.class_names or None,
-        config.data.annotations,
-    )
+    project = read_project_dataset(config.data)
+    dataset = project.dataset
     if dataset.num_classes == 0:
         raise ProjectDataError(
             f"{config.data.path}: no class names; list them in data.classes of the project file"
@@ -71,19 +67,9 @@ def load_project_data(config: ProjectConfig, create_split: bool = True) -> Proje
     if not (split_dir / SPLIT_INFO_FILE).exists():
         if not create_split:
             raise ProjectDataError(f"no split in {split_dir}; run `dfseg split` first")
-        created = _make_split(config, dataset, split_dir)
+        # the run goes on without unreadable images; the report lists them (`skipped`)
+        created = make_split(project, config.data.split, split_dir, skip_invalid=True)
     splits = load_split(split_dir, dataset)
     if not splits.get("train"):
         raise ProjectDataError(f"{split_dir}: the train split is empty")
     return ProjectData(dataset=dataset, splits=splits, created_split=created)
-
-
-def _make_split(config: ProjectConfig, dataset: Dataset, split_dir: Path) -> SplitReport:
-    ratios = config.data.split
-    return split_dataset(
-        dataset,
-        split_dir,
-        ratios=(ratios.train, ratios.val, ratios.test),
-        seed=ratios.seed,
-        ignore_negatives=ratios.ignore_negatives,
-    )

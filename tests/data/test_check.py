@@ -29,14 +29,28 @@ def _dataset(root: Path) -> Path:
 
 def test_counts_and_class_table(tmp_path: Path) -> None:
     report = check_dataset(_dataset(tmp_path), "yolo")
-    assert (report.images, report.usable, report.backgrounds, report.corrupt) == (5, 4, 2, 1)
-    assert (report.instances, report.label_files, report.errors, report.warnings) == (4, 4, 1, 0)
-    assert not report.ok
+    # the bad row of bad_label.txt is dropped; the image stays with its valid row
+    assert (report.images, report.usable, report.backgrounds, report.corrupt) == (5, 5, 2, 0)
+    assert (report.instances, report.label_files, report.errors, report.warnings) == (5, 4, 1, 1)
+    assert report.label_errors == 1 and not report.ok
     table = [(c.class_id, c.name, c.images, c.instances) for c in report.classes]
-    assert table == [(0, "cat", 1, 2), (1, "dog", 2, 2), (2, "bird", 0, 0)]
+    assert table == [(0, "cat", 2, 3), (1, "dog", 2, 2), (2, "bird", 0, 0)]
     (error,) = [i for i in report.issues if i.severity == "error"]
     assert (error.code, error.path, error.line) == ("unknown-class", "labels/bad_label.txt", 2)
-    assert report.summary().startswith("5 images, 2 backgrounds, 1 corrupt")
+    (empty,) = [i for i in report.issues if i.code == "empty-class"]
+    assert empty.severity == "warning" and "'bird'" in empty.message
+    assert report.summary().startswith("5 images, 2 backgrounds, 0 corrupt, 5 instances, 1 label")
+
+
+def test_a_dataset_without_images_is_an_error(tmp_path: Path) -> None:
+    from dfseg.data.check import check_read
+    from dfseg.data.formats.result import ReadResult
+    from dfseg.structures import Dataset
+
+    report = check_read(ReadResult(Dataset(tmp_path, "coco", ["cat"], [])))
+    assert not report.ok and [i.code for i in report.issues if i.severity == "error"] == [
+        "no-images"
+    ]
 
 
 def test_truncated_jpeg_is_a_warning_and_truncated_png_an_error(tmp_path: Path) -> None:
@@ -48,7 +62,7 @@ def test_truncated_jpeg_is_a_warning_and_truncated_png_an_error(tmp_path: Path) 
     truncated = sorted((i.path, i.severity) for i in report.issues if i.code == "truncated-image")
     # a truncated JPEG still decodes (partly grey); a truncated PNG does not decode at all
     assert truncated == [("images/a.jpg", "warning"), ("images/b.png", "error")]
-    assert report.usable == 3 and report.corrupt == 2
+    assert report.usable == 4 and report.corrupt == 1 and report.label_errors == 1
 
 
 def test_corrupt_pixel_data_found_by_verify_and_deep_decode(tmp_path: Path) -> None:
@@ -61,8 +75,8 @@ def test_corrupt_pixel_data_found_by_verify_and_deep_decode(tmp_path: Path) -> N
     report = check_dataset(root, "yolo", deep=True)
     corrupt = [i for i in report.issues if i.code == "unreadable-image"]
     assert [i.path for i in corrupt] == ["images/b.png"]
-    assert report.corrupt == 2 and report.usable == 3
-    assert [c.instances for c in report.classes] == [2, 1, 0]  # b.png's dog is gone
+    assert report.corrupt == 1 and report.usable == 4
+    assert [c.instances for c in report.classes] == [3, 1, 0]  # b.png's dog is gone
 
 
 def test_report_dumps_to_json_with_ok(tmp_path: Path) -> None:
@@ -80,7 +94,7 @@ def test_check_never_writes_and_reports_progress(tmp_path: Path) -> None:
     check_dataset(root, "yolo", deep=True, progress=events.append)
     assert snapshot(root) == before
     assert {e.task for e in events} == {"read labels", "check images"}
-    assert events[-1].completed == events[-1].total == 4
+    assert events[-1].completed == events[-1].total == 5
 
 
 @pytest.mark.shared

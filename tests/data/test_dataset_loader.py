@@ -12,13 +12,13 @@ import pytest
 import torch
 from pipeline_fixtures import SyntheticSet, make_synthetic_set
 
-from dfseg.data.augment_settings import AugmentSettings
+from dfseg.config.train import AugmentConfig
 from dfseg.data.dataset import InstanceDataset
 from dfseg.data.image_reader import BrokenImageRegistry
 from dfseg.data.loader import build_eval_loader, build_train_loader
 
 INPUT_HW = (96, 128)
-SETTINGS = AugmentSettings(mosaic=0.5, rotate_prob=0.5, rotate_degrees=20, multiscale=True)
+SETTINGS = AugmentConfig(mosaic=0.5, rotate_prob=0.5, rotate_degrees=20, multiscale=True)
 
 
 @pytest.fixture(scope="module")

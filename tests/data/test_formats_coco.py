@@ -136,18 +136,27 @@ def test_missing_images_unlisted_images_and_size_mismatch(tmp_path: Path) -> Non
         (_ann(segmentation={"size": [60, 80], "counts": "abc"}), "bad-annotation"),
     ],
 )
-def test_annotation_errors_exclude_the_image(tmp_path: Path, annotation: Any, code: str) -> None:
-    result = read_dataset_with_details(_dataset(tmp_path, [annotation]), "coco")
-    assert result.dataset.images == []
+def test_an_annotation_error_drops_the_annotation_and_keeps_the_image(
+    tmp_path: Path, annotation: Any, code: str
+) -> None:
+    valid = _ann(id=7, bbox=[2, 2, 6, 6])
+    result = read_dataset_with_details(_dataset(tmp_path, [annotation, valid]), "coco")
+    (image,) = result.dataset.images
+    np.testing.assert_allclose(image.boxes_xyxy, [[2, 2, 8, 8]])  # only the valid annotation
+    assert result.excluded_images == []
     errors = [i for i in result.dataset.issues if i.severity == "error"]
     assert [i.code for i in errors] == [code]
     assert "annotation id 1 (image a.jpg)" in errors[0].message
 
 
 def test_slightly_out_box_is_clipped_and_zero_box_dropped(tmp_path: Path) -> None:
-    annotations = [_ann(bbox=[30, 20, 10.5, 10.4]), _ann(id=2, bbox=[3, 3, 0, 4])]
+    annotations = [
+        _ann(bbox=[30, 20, 11.5, 10.4]),  # 1.5 px out: clipped with a warning
+        _ann(id=2, bbox=[3, 3, 0, 4]),  # zero width: dropped
+        _ann(id=3, bbox=[0, 0, 40.6, 30]),  # 0.6 px out: clipped silently
+    ]
     dataset = read_dataset(_dataset(tmp_path, annotations), "coco")
-    np.testing.assert_allclose(dataset.images[0].boxes_xyxy, [[30, 20, 40, 30]])
+    np.testing.assert_allclose(dataset.images[0].boxes_xyxy, [[30, 20, 40, 30], [0, 0, 40, 30]])
     codes = [i.code for i in dataset.issues if i.code != "remapped-categories"]
     assert codes == ["clipped", "degenerate"]
 

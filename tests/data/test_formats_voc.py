@@ -36,7 +36,8 @@ def test_one_based_boxes_and_difficult_flags(tmp_path: Path) -> None:
 def test_unknown_class_is_an_error_naming_file_object_and_line(tmp_path: Path) -> None:
     objects = [{"name": "cat", "box": (1, 1, 5, 5)}, {"name": "wallaby", "box": (1, 1, 5, 5)}]
     result = read_dataset_with_details(_voc(tmp_path, objects), "voc", ["cat"])
-    assert result.dataset.images == []
+    (image,) = result.dataset.images  # the image keeps its cat; the wallaby is dropped
+    assert image.labels.tolist() == [0] and result.excluded_images == []
     (issue,) = result.dataset.issues
     assert (issue.code, issue.severity, issue.path) == (
         "unknown-class",

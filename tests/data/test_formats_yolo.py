@@ -120,13 +120,14 @@ def test_no_labels_found_names_the_expected_label_path(tmp_path: Path) -> None:
         ("0 0.5 nan 0.2 0.2", "bad-number"),
     ],
 )
-def test_row_errors_exclude_the_image_and_name_the_line(
+def test_a_row_error_drops_the_row_names_the_line_and_keeps_the_image(
     tmp_path: Path, row: str, code: str
 ) -> None:
     root = _one_image(tmp_path, f"0 0.5 0.5 0.2 0.2\n\n{row}\n")
     result = read_dataset_with_details(root, "yolo")
-    assert result.dataset.images == []
-    assert result.excluded_images == [root / "images" / "a.jpg"]
+    (image,) = result.dataset.images
+    np.testing.assert_array_equal(image.labels, [0])  # the valid row is kept
+    assert result.excluded_images == []
     (issue,) = [i for i in result.dataset.issues if i.severity == "error"]
     assert (issue.code, issue.path, issue.line) == (code, "labels/a.txt", 3)
     assert issue.hint
@@ -146,7 +147,8 @@ def test_warnings_are_fixed_on_the_fly(tmp_path: Path) -> None:
     rows = [
         "0 0.5 0.5 0.2 0.2",
         "0 0.5 0.5 0.2 0.2",  # duplicate
-        "1 1.01 0.5 0.2 0.2",  # slightly out: clipped
+        "1 1.03 0.5 0.2 0.2",  # slightly out: clipped with a warning
+        "1 0.5 0.5 1.005 0.2",  # up to a pixel out: clipped silently
         "0 0.5 0.5 0 0.2",  # zero width
         "1 0.1 0.1 0.2 0.2 0.3 0.3",  # collinear polygon
     ]
@@ -156,13 +158,14 @@ def test_warnings_are_fixed_on_the_fly(tmp_path: Path) -> None:
         (i.code, i.line, i.severity) for i in dataset.issues if i.code != "box-only-instances"
     ] == [
         ("duplicate-row", 2, "warning"),
-        ("clipped", 3, "warning"),
-        ("degenerate", 4, "warning"),
+        ("clipped", 3, "warning"),  # row 4 (a pixel out) is clipped without a warning
         ("degenerate", 5, "warning"),
+        ("degenerate", 6, "warning"),
     ]
     image = dataset.images[0]
-    np.testing.assert_array_equal(image.labels, [0, 1])
-    assert image.boxes_xyxy[1, 2] == pytest.approx(100.0)  # x2 = 1.11 * 100 clipped to the edge
+    np.testing.assert_array_equal(image.labels, [0, 1, 1])
+    assert image.boxes_xyxy[1, 2] == pytest.approx(100.0)  # x2 = 1.13 * 100 clipped to the edge
+    assert image.boxes_xyxy[2, 0] == pytest.approx(0.0)  # x1 = -0.25 px clipped silently
 
 
 def test_empty_label_file_is_a_silent_background(tmp_path: Path) -> None:

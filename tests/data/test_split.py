@@ -73,7 +73,12 @@ def test_every_class_with_enough_images_reaches_every_split(tmp_path: Path) -> N
         for row in report.classes[:4]:  # "rare" is in exactly 3 images: one per split
             assert min(row.images.values()) >= 1, (seed, row)
         assert sum(report.classes[4].images.values()) == 1
-        assert report.notes == ["class 'single' is in too few images to appear in every split"]
+        missing = [s for s, n in report.classes[4].images.items() if n == 0]
+        assert report.notes == [
+            f"class 'single' has no image in the {' or '.join(missing)} split (only 1 image)"
+        ]
+        total = sum(report.counts.values())
+        assert report.actual_ratios == {s: round(n / total, 4) for s, n in report.counts.items()}
 
 
 def test_counts_follow_ratios_and_backgrounds_fill_up(tmp_path: Path) -> None:
@@ -163,3 +168,27 @@ def test_split_real_dataset(shared_data_dir: Path, tmp_path: Path) -> None:
     assert all(min(row.images.values()) >= 1 for row in report.classes)
     loaded = load_split(tmp_path, dataset)
     assert {k: len(v) for k, v in loaded.items()} == report.counts
+
+
+def test_split_sizes_follow_the_ratios_even_when_classes_cannot_all_be_everywhere(
+    tmp_path: Path,
+) -> None:
+    """20 images of 10 classes at 0.7/0.2/0.1: putting every class in every split had made it
+    8/7/5 images (seed 1). The sizes now follow the ratios and the report names what a split
+    lacks."""
+    rng = np.random.default_rng(1)
+    images = [
+        _image(tmp_path, f"{k:03d}.jpg", rng.choice(10, size=2, replace=True).tolist())
+        for k in range(20)
+    ]
+    dataset = Dataset(tmp_path, "yolo", [f"c{k}" for k in range(10)], images)
+    for seed in range(3):
+        report = split_dataset(dataset, tmp_path / f"s{seed}", (0.7, 0.2, 0.1), seed=seed)
+        assert report.counts == {"train": 14, "val": 4, "test": 2}, seed
+        assert report.actual_ratios == {"train": 0.7, "val": 0.2, "test": 0.1}
+        lacking = {
+            row.name for row in report.classes
+            if any(row.images[s] == 0 for s in ("train", "val", "test"))
+        }  # fmt: skip
+        noted = {note.split("'")[1] for note in report.notes}
+        assert lacking == noted and lacking  # every class a split lacks is named

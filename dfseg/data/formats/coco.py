@@ -244,9 +244,6 @@ def _read_image(
     buffer = InstanceBuffer()
     for entry in entries:
         read_annotation(entry, context, buffer)
-    if buffer.failed:
-        result.excluded_images.append(image.path)
-        return
     result.dataset.images.append(
         buffer.to_annotation(image.path, header.width, header.height, label_path=None)
     )

@@ -15,6 +15,7 @@ from dfseg.data.formats.instances import (
     clip_box_xyxy,
     clip_points,
     coordinate_tolerance,
+    negligible_excess,
     ring_is_degenerate,
 )
 from dfseg.data.formats.issues import IssueLog
@@ -52,18 +53,18 @@ class _Malformed(ValueError):
 def read_annotation(
     entry: dict[str, Any], context: AnnotationContext, buffer: InstanceBuffer
 ) -> None:
-    """Add `entry` to `buffer`, or log why not (errors set `buffer.failed`)."""
+    """Add `entry` to `buffer`, or log why not (an error drops the annotation: `dropped`)."""
     category = entry.get("category_id")
     if category not in context.category_map:
         context.error("unknown-class", entry, f"category_id {category!r} is not in `categories`")
-        buffer.failed = True
+        buffer.dropped += 1
         return
     try:
         segment = _read_segmentation(entry.get("segmentation"), entry, context)
         box = _read_bbox(entry.get("bbox"), entry, context)
     except _Malformed as problem:
         context.error(problem.code, entry, problem.message)
-        buffer.failed = True
+        buffer.dropped += 1
         return
     if box is None or box_is_degenerate(box):
         box = _box_of_segment(segment, context)
@@ -88,7 +89,11 @@ def _check_range(
 ) -> np.ndarray:
     """Clip slightly-out points (warning) or raise for clearly wrong ones; [K, 2] pixels."""
     scale = np.array([context.width, context.height], dtype=np.float64)
-    verdict = classify_range(points_xy / scale, coordinate_tolerance(context.width, context.height))
+    verdict = classify_range(
+        points_xy / scale,
+        coordinate_tolerance(context.width, context.height),
+        negligible=negligible_excess(context.width, context.height),
+    )
     if verdict == "out-of-range":
         raise _Malformed(
             f"{what} reaches [{points_xy.min():g}, {points_xy.max():g}], outside the "

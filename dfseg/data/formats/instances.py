@@ -33,8 +33,17 @@ def coordinate_tolerance(width: int, height: int) -> float:
     return max(COORDINATE_TOLERANCE, COORDINATE_TOLERANCE_PIXELS / max(min(width, height), 1))
 
 
+def negligible_excess(width: int, height: int) -> float:
+    """Up to one pixel outside the image (normalised): clipped without a warning (labelling
+    tools and 1-based VOC boxes produce it all the time)."""
+    return 1.0 / max(width, height, 1)
+
+
 def classify_range(
-    normalised: np.ndarray, tolerance: float, allow_pixel_guess: bool = False
+    normalised: np.ndarray,
+    tolerance: float,
+    allow_pixel_guess: bool = False,
+    negligible: float = 0.0,
 ) -> RangeVerdict:
     """Where normalised coordinates lie relative to [0, 1].
 
@@ -43,11 +52,13 @@ def classify_range(
         tolerance: see `coordinate_tolerance`.
         allow_pixel_guess: report values above `PIXEL_LIKE_THRESHOLD` as `not-normalised`
             (YOLO files), otherwise as `out-of-range`.
+        negligible: values at most this far outside are "ok" (clipped silently; see
+            `negligible_excess`).
     """
     if normalised.size == 0:
         return "ok"
     low, high = float(normalised.min()), float(normalised.max())
-    if low >= 0.0 and high <= 1.0:
+    if low >= -negligible and high <= 1.0 + negligible:
         return "ok"
     if low >= -tolerance and high <= 1.0 + tolerance:
         return "clip"
@@ -77,14 +88,15 @@ def ring_is_degenerate(ring_xy: np.ndarray) -> bool:
 
 @dataclass
 class InstanceBuffer:
-    """Instances of one image collected in file order; `failed` once any row was an error."""
+    """Instances of one image collected in file order; `dropped` counts the rows (objects,
+    annotations) left out for an error: the image keeps its other rows."""
 
     labels: list[int] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
     segments: list[Segment | None] = field(default_factory=list)
     iscrowd: list[bool] = field(default_factory=list)
     difficult: list[bool] = field(default_factory=list)
-    failed: bool = False
+    dropped: int = 0
 
     def add(
         self,

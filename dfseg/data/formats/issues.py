@@ -19,8 +19,16 @@ class DatasetError(DfsegError):
     """The dataset cannot be read at all (layout, class names, annotation file)."""
 
 
-# code -> (severity, hint). Errors leave the image out of the dataset (it cannot be used as
-# labelled); warnings are fixed on the fly and reported; infos need no action.
+def indented_list(lines: list[str], limit: int = 20) -> str:
+    """`lines` one per indented line for an error message, the first `limit` and a count."""
+    more = f"\n  ... {len(lines) - limit} more" if len(lines) > limit else ""
+    return "  " + "\n  ".join(lines[:limit]) + more
+
+
+# code -> (severity, hint). Errors drop what they concern: an unreadable image is left out, a bad
+# label row (YOLO row, VOC object, COCO annotation) is dropped and the image keeps its other
+# labels; `dfseg check` exits 1 on any error. Warnings are fixed on the fly and reported; infos
+# need no action.
 ISSUE_KINDS: dict[str, tuple[Severity, str]] = {
     "unreadable-image": (
         "error",
@@ -108,7 +116,24 @@ ISSUE_KINDS: dict[str, tuple[Severity, str]] = {
         "the names, and COCO output can map them back.",
     ),
     "unused-class": ("info", "A class of the class list has no category in the annotation file."),
+    "empty-class": (
+        "warning",
+        "No instance of this class is labelled: the model cannot learn it. Label some, or remove "
+        "the class from data.classes.",
+    ),
+    "unassigned-images": (
+        "warning",
+        "The dataset's split folders or lists leave these images out of every split; add them to "
+        "a split, or move them out of the dataset folder.",
+    ),
+    "no-images": (
+        "error",
+        "Nothing to train on: check data.path and data.format in the project file.",
+    ),
 }
+
+# Errors about an image itself (it is left out) rather than about one of its label rows.
+IMAGE_ERROR_CODES = frozenset({"unreadable-image", "empty-image", "truncated-image", "no-images"})
 
 
 class IssueLog:

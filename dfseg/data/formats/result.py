@@ -18,7 +18,8 @@ class ReadResult:
 
     Attributes:
         dataset: the usable images (with `dataset.issues` filled).
-        excluded_images: images left out: unreadable, or with an error in their labels.
+        excluded_images: images left out because they cannot be read (a bad label row drops
+            only that row).
         label_files: label files read (YOLO/VOC: one per labelled image; COCO: the JSON).
     """
 

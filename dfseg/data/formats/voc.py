@@ -26,6 +26,7 @@ from dfseg.data.formats.instances import (
     classify_range,
     clip_box_xyxy,
     coordinate_tolerance,
+    negligible_excess,
 )
 from dfseg.data.formats.issues import DatasetError, IssueLog
 from dfseg.data.formats.result import ReadResult, report_read_progress
@@ -194,9 +195,7 @@ def _read_file(
     objects = file.tree.findall("object")
     for index, (obj, line) in enumerate(zip(objects, file.object_lines, strict=True), start=1):
         if not _read_object(obj, f"object {index}", line, context, buffer):
-            buffer.failed = True
-    if buffer.failed:
-        return None
+            buffer.dropped += 1  # that object is left out; the image keeps the others
     return buffer.to_annotation(image_path, header.width, header.height, file.path)
 
 
@@ -220,7 +219,11 @@ def _read_object(
         return False
     box = np.array([xmin - 1.0, ymin - 1.0, xmax, ymax], dtype=np.float64)  # 1-based -> edges
     scale = np.array([context.width, context.height] * 2, dtype=np.float64)
-    verdict = classify_range(box / scale, coordinate_tolerance(context.width, context.height))
+    verdict = classify_range(
+        box / scale,
+        coordinate_tolerance(context.width, context.height),
+        negligible=negligible_excess(context.width, context.height),
+    )
     if verdict == "out-of-range":
         log.add(
             "out-of-range",

@@ -28,6 +28,7 @@ from dfseg.data.formats.instances import (
     clip_box_xyxy,
     clip_points,
     coordinate_tolerance,
+    negligible_excess,
     ring_is_degenerate,
 )
 from dfseg.data.formats.issues import DatasetError, IssueLog
@@ -166,8 +167,6 @@ def _read_one(
         log.add("missing-label", image_path, f"no label file ({expected}); used as a background")
         return ImageAnnotation(image_path=image_path, width=header.width, height=header.height)
     buffer = parse_label_file(label_path, header.width, header.height, len(names), log)
-    if buffer.failed:
-        return None
     return buffer.to_annotation(image_path, header.width, header.height, label_path)
 
 
@@ -187,7 +186,8 @@ def parse_label_file(
 ) -> InstanceBuffer:
     """Parse every row of one label file, logging each problem with its line number.
 
-    All rows are checked even after an error, so one run reports every problem in the file.
+    All rows are checked even after an error, so one run reports every problem in the file; a
+    row with an error is dropped (and counted in `dropped`), the others are kept.
 
     Args:
         path: the txt file.
@@ -196,8 +196,7 @@ def parse_label_file(
         log: where problems go.
 
     Returns:
-        The instances (xyxy boxes and polygons in absolute pixels); `failed` if any row was an
-        error.
+        The instances (xyxy boxes and polygons in absolute pixels) of the valid rows.
     """
     context = _LabelFile(path, width, height, num_classes, log)
     buffer = InstanceBuffer()
@@ -210,7 +209,7 @@ def parse_label_file(
             values = np.array([float(token) for token in tokens], dtype=np.float64)
         except ValueError:
             log.add("bad-number", path, f"not a number in row {text.strip()[:60]!r}", line_number)
-            buffer.failed = True
+            buffer.dropped += 1
             continue
         key = tuple(values.tolist())
         if key in seen_rows:
@@ -218,7 +217,7 @@ def parse_label_file(
             continue
         seen_rows.add(key)
         if not _parse_row(values, line_number, context, buffer):
-            buffer.failed = True
+            buffer.dropped += 1
     return buffer
 
 
@@ -251,8 +250,9 @@ def _parse_row(values: np.ndarray, line: int, file: _LabelFile, buffer: Instance
         return False
     coordinates = values[1:]
     verdict = classify_range(
-        coordinates, coordinate_tolerance(file.width, file.height), allow_pixel_guess=True
-    )
+        coordinates, coordinate_tolerance(file.width, file.height), allow_pixel_guess=True,
+        negligible=negligible_excess(file.width, file.height),
+    )  # fmt: skip
     if verdict in ("not-normalised", "out-of-range"):
         message = (
             f"coordinates up to {coordinates.max():g} look like pixels, not normalised"
