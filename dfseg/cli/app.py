@@ -21,7 +21,7 @@ from dfseg.cli import (
     train,
     val,
 )
-from dfseg.cli.common import user_errors
+from dfseg.cli.common import flag, user_errors
 
 app = typer.Typer(
     name="dfseg",
@@ -41,7 +41,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
+    version: bool = flag(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
@@ -69,4 +69,23 @@ for command in (
 
 def main() -> None:
     """Console-script entry point."""
+    from dfseg.cli import native_stderr
+    from dfseg.runtime.threads import prefer_passive_waiting
+
+    prefer_passive_waiting()  # before torch loads OpenMP (see dfseg.runtime.threads)
+    native_stderr.install()  # decoder warnings to the log, not the console
+    _show_library_warnings()
     app()
+
+
+def _show_library_warnings() -> None:
+    """The library logs (it never prints). The data layer's warnings (an image that broke during
+    a run) are shown on stderr too; everything else the library logs goes only to train.log
+    (training reports what matters on screen through its progress events)."""
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logging.getLogger("dfseg.data").addHandler(handler)

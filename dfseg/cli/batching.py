@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG
-from dfseg.cli.run_target import RUN_ARG, resolve_run, split_images
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, cpu_threads, show
+from dfseg.cli.run_target import RUN_ARG, resolve_run
+from dfseg.config.choices import Backend
+
+if TYPE_CHECKING:
+    from dfseg.analysis.batching import BatchingReport
 
 
 def _batch_sizes(value: str) -> list[int]:
@@ -24,8 +29,8 @@ def _batch_sizes(value: str) -> list[int]:
 def batching(
     target: Path = RUN_ARG,
     overrides: list[str] | None = OVERRIDES_ARG,
-    backend: str = typer.Option(
-        "torch", help="torch, onnxruntime, openvino or tensorrt (the run's newest export)."
+    backend: Backend = typer.Option(
+        "torch", help="The backend (the run's newest export it runs; auto: torch)."
     ),
     weights: Path | None = typer.Option(
         None, "--weights", "-w", help="Model file or export folder (default: chosen by backend)."
@@ -43,33 +48,30 @@ def batching(
 
     Recommends a batch size. Needs a dynamic-batch export (torch always works).
     """
+    sizes = _batch_sizes(batch_sizes)
+    run, project = resolve_run(target, overrides)
+
     from dfseg.analysis.batching import run_batching
-    from dfseg.analysis.predict import read_dataset_image_bgr
+    from dfseg.analysis.split_data import split_images_for
+    from dfseg.runtime.images import read_image_bgr
     from dfseg.runtime.predictor import load_predictor
     from dfseg.structures.run_folders import create_numbered_dir
 
-    sizes = _batch_sizes(batch_sizes)
-    run = resolve_run(target, overrides)
-    split = split_images(run, "val", images)
+    split = split_images_for(project, "val", images)
+    threads = cpu_threads(threads, "batching", device)
     predictor = load_predictor(
-        weights or run.run_dir, backend, device, threads=threads, precision=precision
+        weights or run.path, backend, device, threads=threads, precision=precision
     )
-    arrays = [read_dataset_image_bgr(path) for path in split.image_paths]
-    out_dir = create_numbered_dir(run.run_dir, "batching")
+    arrays = [read_image_bgr(path) for path in split.image_paths]
+    out_dir = create_numbered_dir(run.path, "batching")
     with render.ProgressRenderer() as progress:
         report = run_batching(
             predictor, arrays, sizes, out_dir, warmup, repeats, None if as_json else progress
         )
-    if as_json:
-        render.dump_json(report)
-        return
-    _render(report)
+    show(report, as_json, _render)
 
 
-def _render(report: object) -> None:
-    from dfseg.analysis.batching import BatchingReport
-
-    assert isinstance(report, BatchingReport)
+def _render(report: BatchingReport) -> None:
     columns = ["Batch", "Status", "Images/s", "ms/image", "ms/call", "p95 ms/call", "Max box diff"]
     rows = [
         (r.batch_size, r.status, r.images_per_second, r.ms_per_image, r.batch_ms_median,

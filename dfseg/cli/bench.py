@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG
-from dfseg.cli.run_target import RUN_ARG, resolve_run, run_manifest, split_images
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, cpu_threads, show
+from dfseg.cli.run_target import RUN_ARG, resolve_run
+
+if TYPE_CHECKING:
+    from dfseg.analysis.bench import BenchReport
 
 
 def bench(
@@ -22,8 +25,11 @@ def bench(
         "map50_95", help="Metric compared against torch FP32 (masks for segmentation)."
     ),
     device: list[str] = typer.Option(["cpu"], help="Devices to run on (repeat: cpu, cuda)."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads per backend (default: bench.threads, all)."
+    ),
     as_json: bool = JSON_OPT,
-) -> object:
+) -> None:
     """Accuracy and latency of the checkpoint and every export of a run, against torch FP32.
 
     Runs on the test split (val without one): status, size, mAP, F1/P/R at the run's threshold,
@@ -32,44 +38,21 @@ def bench(
     Settings come from the project's `bench:` section (split, warmup, runs, threads, max_drop,
     max_images); options override it.
     """
-    from dfseg.analysis.bench import BenchSettings, run_bench
-    from dfseg.structures.run_folders import create_numbered_dir
+    run, project = resolve_run(target, overrides)
 
-    if metric not in ("map50_95", "map50", "f1"):
-        raise typer.BadParameter(
-            f"use map50_95, map50 or f1, not {metric!r}", param_hint="--metric"
-        )
-    run = resolve_run(target, overrides)
-    section = run.config.bench
-    images = split_images(run, section.split, section.max_images)
-    settings = BenchSettings(
-        warmup=section.warmup,
-        runs=section.runs,
-        threads=section.threads,
-        metric=metric,
-        max_drop=max_drop if max_drop is not None else section.max_drop,
-        devices=tuple(device),
+    from dfseg.analysis.bench import bench_run, bench_settings
+
+    threads = cpu_threads(threads or project.bench.threads, "bench")
+    settings = bench_settings(
+        project.bench, metric=metric, max_drop=max_drop, devices=device, threads=threads
     )
-    threshold = run_manifest(run).threshold
-    out_dir = create_numbered_dir(run.run_dir, "bench")
     with render.ProgressRenderer() as progress:
-        report = run_bench(
-            run.run_dir, images, out_dir, settings, threshold, None if as_json else progress
-        )
-    if as_json:
-        render.dump_json(report)
-    else:
-        render_report(report)
-    if not report.passed:
-        raise typer.Exit(code=1)
-    return report
+        report = bench_run(run, project, settings, None if as_json else progress)
+    show(report, as_json, render_report)
 
 
-def render_report(report: object) -> None:
+def render_report(report: BenchReport) -> None:
     """The bench table (one row per format x precision x device) and where the results are."""
-    from dfseg.analysis.bench_report import BenchReport
-
-    assert isinstance(report, BenchReport)
     group = report.metric_group
     columns = [
         "Format", "Status", "Size MB", "mAP50-95", "mAP50", "F1", "P", "R", "Drop",

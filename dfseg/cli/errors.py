@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG
-from dfseg.cli.run_target import RUN_ARG, resolve_run, split_images
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, cpu_threads, show
+from dfseg.cli.run_target import RUN_ARG, resolve_run
+
+if TYPE_CHECKING:
+    from dfseg.analysis.errors import ErrorsReport
 
 
 def errors(
@@ -39,32 +42,28 @@ def errors(
     the images with the most errors (often mislabelled) and draws every false positive and
     negative of each image, filed by error type.
     """
-    from dfseg.analysis.error_analysis import run_error_analysis
-    from dfseg.analysis.error_report import ErrorSettings
+    run, project = resolve_run(target, overrides)
+
+    from dfseg.analysis.errors import ErrorSettings, run_error_analysis
+    from dfseg.analysis.split_data import split_images_for
     from dfseg.structures.run_folders import create_numbered_dir
 
-    run = resolve_run(target, overrides)
-    images = split_images(run, split)
+    images = split_images_for(project, split)
     settings = ErrorSettings(
         confidence_threshold=conf, iou_threshold=iou, dap_metric=dap, worst_images=worst,
         gallery_limit=gallery_limit,
     )  # fmt: skip
-    out_dir = create_numbered_dir(run.run_dir, "errors")
+    threads = cpu_threads(threads, "errors")
+    out_dir = create_numbered_dir(run.path, "errors")
     with render.ProgressRenderer() as progress:
         report = run_error_analysis(
-            weights or run.run_dir, images, out_dir, settings, threads=threads,
+            weights or run.path, images, out_dir, settings, threads=threads,
             progress=None if as_json else progress,
         )  # fmt: skip
-    if as_json:
-        render.dump_json(report)
-        return
-    _render(report)
+    show(report, as_json, _render)
 
 
-def _render(report: object) -> None:
-    from dfseg.analysis.error_report import ErrorsReport
-
-    assert isinstance(report, ErrorsReport)
+def _render(report: ErrorsReport) -> None:
     out = render.console()
     for group in report.groups:
         kind = "Boxes" if group.iou_type == "bbox" else "Masks"

@@ -4,11 +4,15 @@ torch on the run's validation images."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, cpu_threads, flag
+
+if TYPE_CHECKING:
+    from dfseg.export.report import ExportReport
 
 TARGET_ARG = typer.Argument(
     ...,
@@ -24,14 +28,14 @@ def export(
     fmt: list[str] | None = typer.Option(
         None, "--fmt", help="onnx, openvino, trt or all; repeat or comma-separate for several."
     ),
-    half: bool | None = typer.Option(
+    half: bool | None = flag(
         None, "--half/--no-half", help="FP16 weights (OpenVINO compressed IR, TensorRT FP16)."
     ),
     batch: int | None = typer.Option(None, "--batch", min=1, help="Static batch (or the max)."),
-    dynamic_batch: bool | None = typer.Option(
+    dynamic_batch: bool | None = flag(
         None, "--dynamic-batch/--static-batch", help="Any batch size at run time."
     ),
-    dynamic_size: bool | None = typer.Option(
+    dynamic_size: bool | None = flag(
         None,
         "--dynamic-size/--static-size",
         help="Any input height/width (for `dfseg infer --rect` on letterboxed models).",
@@ -40,18 +44,23 @@ def export(
         None, "--image-size", help="Input height and width (default: the training size)."
     ),
     opset: int | None = typer.Option(None, "--opset", min=17, help="ONNX opset (>= 17)."),
-    force: bool = typer.Option(False, "--force", help="Replace existing export folders."),
+    force: bool = flag(False, "--force", help="Replace existing export folders."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for checks."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Export a trained model; every artifact gets its own folder and manifest under
     <run>/export/ and is compared with torch on real images (exit 1 when one disagrees)."""
+    from dfseg.structures.run_layout import resolve_target
+
+    resolved = resolve_target(target, overrides or [])  # config errors before heavy imports
+
     from dfseg.export.api import export_model
     from dfseg.export.options import options_from_config
     from dfseg.export.source import find_export_source
 
-    source = find_export_source(target, overrides or [])
+    source = find_export_source(resolved)
     formats = [part.strip() for value in fmt or [] for part in value.split(",") if part.strip()]
+    threads = cpu_threads(threads, "export checks")
     options = options_from_config(
         None if source.project is None else source.project.export,
         formats=formats or None, half=half, batch=batch, dynamic_batch=dynamic_batch,
@@ -62,17 +71,15 @@ def export(
     if as_json:
         render.dump_json(report)
     else:
-        _render(report)
+        render_report(report)
     if not report.passed:
         for line in report.failures():
             render.error(f"parity check failed: {line}")
         raise typer.Exit(code=1)
 
 
-def _render(report: object) -> None:
-    from dfseg.export.report import ExportReport
-
-    assert isinstance(report, ExportReport)
+def render_report(report: ExportReport) -> None:
+    """Each artifact with its parity check, and where they are."""
     rows = []
     for artifact in report.artifacts:
         parity = artifact.parity

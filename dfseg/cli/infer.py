@@ -4,13 +4,16 @@ model; annotated images/videos, YOLO txt, crops and a JSONL go to a new `infer` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, load
-from dfseg.errors import DfsegError
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, cpu_threads, flag, show
+from dfseg.config.choices import Backend
+
+if TYPE_CHECKING:
+    from dfseg.runtime.infer import InferReport
 
 TARGET_ARG = typer.Argument(
     ...,
@@ -32,21 +35,21 @@ def infer(
     target: Path = TARGET_ARG,
     source: str = SOURCE_ARG,
     overrides: list[str] | None = OVERRIDES_ARG,
-    backend: str | None = typer.Option(
-        None, "--backend", help="auto, torch, onnxruntime, openvino or tensorrt."
+    backend: Backend | None = typer.Option(
+        None, "--backend", help="Backend (default: the project's infer.backend, else auto)."
     ),
     conf: float | None = typer.Option(
         None, "--conf", min=0.0, max=1.0, help="Score threshold (default: the tuned one)."
     ),
     batch: int | None = typer.Option(None, "--batch", min=1, help="Frames per model call."),
-    rect: bool | None = typer.Option(
+    rect: bool | None = flag(
         None, "--rect/--no-rect", help="Letterbox models: pad only to a multiple of 32."
     ),
-    save_txt: bool | None = typer.Option(None, "--save-txt", help="YOLO txt labels."),
-    save_conf: bool | None = typer.Option(None, "--save-conf", help="Append scores to txt rows."),
-    save_crops: bool | None = typer.Option(None, "--save-crops", help="One image per detection."),
+    save_txt: bool | None = flag(None, "--save-txt", help="YOLO txt labels."),
+    save_conf: bool | None = flag(None, "--save-conf", help="Append scores to txt rows."),
+    save_crops: bool | None = flag(None, "--save-crops", help="One image per detection."),
     crop_padding: int | None = typer.Option(None, "--crop-padding", min=0, help="Crop margin px."),
-    no_save_images: bool = typer.Option(
+    no_save_images: bool = flag(
         False, "--no-save-images", help="Do not write annotated images and videos."
     ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, or an OpenVINO device."),
@@ -57,53 +60,26 @@ def infer(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Predict with a trained or exported model. Results go to <run>/infer, infer-2, ..."""
-    from dfseg.runtime.infer import run_infer
+    from dfseg.structures.run_layout import resolve_target
 
-    section, runs_root = _infer_section(target, overrides or [])
-    flags = {
-        "backend": backend, "conf": conf, "batch": batch, "rect": rect, "save_txt": save_txt,
-        "save_conf": save_conf, "save_crops": save_crops, "crop_padding": crop_padding,
-    }  # fmt: skip
-    settings = {**section, **{k: v for k, v in flags.items() if v is not None}}
-    if no_save_images:
-        settings["save_images"] = False
-    options = _options(settings, device, threads, precision)
+    project = resolve_target(target, overrides or []).project()  # before heavy imports
+
+    from dfseg.runtime.infer import infer_options, run_infer
+
+    threads = cpu_threads(threads, "infer", device)
+    options = infer_options(
+        project, backend=backend, conf=conf, batch=batch, rect=rect,
+        save_txt=save_txt, save_conf=save_conf, save_crops=save_crops,
+        crop_padding=crop_padding, save_images=False if no_save_images else None, device=device,
+        threads=threads, precision=precision,
+    )  # fmt: skip
     with render.ProgressRenderer() as progress:
-        report = run_infer(target, source, options, runs_root, None if as_json else progress)
-    if as_json:
-        render.dump_json(report)
-        return
-    _render(report)
+        report = run_infer(target, source, options, None if as_json else progress)
+    show(report, as_json, render_report)
 
 
-def _infer_section(target: Path, overrides: list[str]) -> tuple[dict[str, Any], Path | None]:
-    """The `infer:` settings (project file, else the run's project.yaml, else defaults) and the
-    project's runs root (project files only)."""
-    from dfseg.config.deploy import InferConfig
-    from dfseg.runtime.artifacts import PROJECT_SUFFIXES, run_dir_of
-
-    if target.suffix.lower() in PROJECT_SUFFIXES:
-        config = load(target, overrides)
-        return config.infer.model_dump(), config.output_root
-    run = run_dir_of(target) if target.exists() else None
-    if run is not None and (run / "project.yaml").is_file():
-        return load(run / "project.yaml", overrides).infer.model_dump(), None
-    if overrides:
-        raise DfsegError(f"{target}: key=value overrides need a project file (none found)")
-    return InferConfig().model_dump(), None
-
-
-def _options(
-    settings: dict[str, Any], device: str | None, threads: int | None, precision: str | None
-) -> Any:
-    from dfseg.runtime.infer import InferOptions
-
-    names = set(InferOptions.__dataclass_fields__)
-    values = {key: value for key, value in settings.items() if key in names}
-    return InferOptions(**values, device=device, threads=threads, precision=precision)
-
-
-def _render(report: Any) -> None:
+def render_report(report: InferReport) -> None:
+    """What was predicted, per class, the speed per stage and where the results are."""
     out = render.console()
     what = [f"{report.images} images"] if report.images else []
     if report.videos:

@@ -28,8 +28,6 @@ def info(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Show parameters (total, trainable, per part), FLOPs and output shapes."""
-    from dfseg.nn.info import model_info
-
     chosen_size: str = "s"
     chosen_task: Literal["detect", "segment"] = "detect"
     classes, hw = 80, (640, 640)
@@ -37,6 +35,9 @@ def info(
         config = load(project, overrides)
         chosen_size, chosen_task = config.model.size, config.project.task
         classes, hw = len(config.class_names) or 80, config.data.image_size
+
+    from dfseg.nn.info import model_info
+
     report = model_info(
         size or chosen_size, task or chosen_task, num_classes or classes, image_size or hw
     )

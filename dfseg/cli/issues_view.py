@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from dfseg.cli import render
-from dfseg.structures import DataIssue
+
+if TYPE_CHECKING:
+    from dfseg.structures import DataIssue
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 _ORDER = {"error": 0, "warning": 1, "info": 2}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG
-from dfseg.cli.run_target import RUN_ARG, resolve_run, split_images
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, cpu_threads, flag, show
+from dfseg.cli.run_target import RUN_ARG, resolve_run
+
+if TYPE_CHECKING:
+    from dfseg.analysis.quantize import QuantizeReport
 
 
 def quantize(
@@ -31,7 +34,7 @@ def quantize(
         help="Compute precision of the layers left in floating point: fp32 (what accuracy "
         "control checks) or default (the device's, bf16 on recent CPUs: faster, less exact).",
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing openvino-int8."),
+    force: bool = flag(False, "--force", help="Replace an existing openvino-int8."),
     threads: int | None = typer.Option(None, min=1, help="CPU threads for validation."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -41,43 +44,23 @@ def quantize(
     <run>/export/openvino-int8/ (bench picks it up). Exits with 1 when the metric drops more
     than allowed.
     """
-    from dfseg.export.quantize import (
-        QuantizeData,
-        QuantizeOptions,
-        ensure_openvino_fp32,
-        quantize_openvino,
-    )
+    run, project = resolve_run(target, overrides)
 
-    run = resolve_run(target, overrides)
-    section = run.config.export.quantize
-    options = QuantizeOptions(
-        mode=mode or section.mode,
-        max_drop=section.max_drop if max_drop is None else max_drop,
-        metric=metric or section.metric,
-        calibration_images=calibration_images or section.calibration_images,
-        preset=preset or section.preset,
-        int8_precision=int8_precision,
-        threads=threads,
-        force=force,
-    )
-    train, val = split_images(run, "train"), split_images(run, "val")
-    data = QuantizeData(train.image_paths, val.image_paths, val.ground_truths, val.class_names)
+    from dfseg.analysis.quantize import quantize_options, quantize_run
+
+    threads = cpu_threads(threads, "quantize")
+    options = quantize_options(
+        project.export.quantize, mode=mode, max_drop=max_drop, metric=metric,
+        calibration_images=calibration_images, preset=preset, int8_precision=int8_precision,
+        threads=threads, force=force,
+    )  # fmt: skip
     with render.ProgressRenderer() as progress:
-        callback = None if as_json else progress
-        fp32 = ensure_openvino_fp32(run.run_dir, threads, callback)
-        report = quantize_openvino(fp32, data, options, callback)
-    if as_json:
-        render.dump_json(report)
-    else:
-        _render(report)
-    if not report.passed:
-        raise typer.Exit(code=1)
+        report = quantize_run(run, project, options, None if as_json else progress)
+    show(report, as_json, render_report)
 
 
-def _render(report: object) -> None:
-    from dfseg.export.quantize import QuantizeReport
-
-    assert isinstance(report, QuantizeReport)
+def render_report(report: QuantizeReport) -> None:
+    """FP32 beside INT8 (metric, mAP, F1, latency) and the verdict."""
     group = "mask" if report.fp32.mask is not None else "box"
     columns = ["Model", "Compute", report.metric, "mAP50-95", "mAP50", "F1", "ms", "p95 ms"]
     rows = []

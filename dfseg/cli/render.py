@@ -13,9 +13,8 @@ import time
 from collections.abc import Iterable, Sequence
 from functools import cache
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,8 +27,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from dfseg.config import get_settings
-from dfseg.structures.progress import ProgressEvent
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from dfseg.structures.progress import ProgressEvent
 
 
 def _console_kwargs(stream: Any) -> dict[str, Any]:
@@ -41,6 +42,8 @@ def _console_kwargs(stream: Any) -> dict[str, Any]:
 
 
 def _color_kwargs() -> dict[str, Any]:
+    from dfseg.config.settings import get_settings  # pydantic: not needed for --help
+
     color = get_settings().color
     if color == "never":
         return {"no_color": True, "highlight": False}
@@ -77,6 +80,8 @@ def info(message: str) -> None:
 
 def dump_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
     """Machine-readable output on stdout (for `--json`); nothing else goes to stdout then."""
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         text = value.model_dump_json(indent=2)
     else:
@@ -121,6 +126,8 @@ class ProgressRenderer:
         self._tasks: dict[str, TaskID] = {}
         self._last_line: dict[str, float] = {}
         self._started: dict[str, float] = {}
+        self._completed: dict[str, int] = {}
+        self._finished: set[str] = set()
 
     def __enter__(self) -> ProgressRenderer:
         if not self._plain:
@@ -154,24 +161,42 @@ class ProgressRenderer:
     def __call__(self, event: ProgressEvent) -> None:
         if event.message:
             self._console.print(event.message, highlight=False, soft_wrap=True)
+        restarted = self._restarted(event)
         if self._bar is not None:
-            self._update_bar(event)
+            self._update_bar(event, restarted)
         else:
-            self._maybe_print_line(event)
+            self._maybe_print_line(event, restarted)
 
-    def _update_bar(self, event: ProgressEvent) -> None:
+    def _restarted(self, event: ProgressEvent) -> bool:
+        """A new run of a task (the next epoch's validation, say): it never ran, it went
+        backwards, or its last run was complete. Its elapsed time and ETA start again."""
+        task = event.task
+        new = (
+            task not in self._completed
+            or event.completed < self._completed[task]
+            or task in self._finished
+        )
+        self._completed[task] = event.completed
+        if event.total is not None and event.completed >= event.total:
+            self._finished.add(task)
+        else:
+            self._finished.discard(task)
+        return new
+
+    def _update_bar(self, event: ProgressEvent, restarted: bool) -> None:
         assert self._bar is not None
         text = _format_info(event.info)
         task_id = self._tasks.get(event.task)
-        if task_id is None or (event.completed == 0 and self._bar.tasks[task_id].finished):
+        if task_id is None or restarted:
             task_id = self._bar.add_task(event.task, total=event.total, info=text)
             self._tasks[event.task] = task_id
         self._bar.update(task_id, completed=event.completed, total=event.total, info=text)
 
-    def _maybe_print_line(self, event: ProgressEvent) -> None:
+    def _maybe_print_line(self, event: ProgressEvent, restarted: bool) -> None:
         now = time.monotonic()
-        if event.completed == 0 or event.task not in self._started:
+        if restarted:
             self._started[event.task] = now
+            self._last_line.pop(event.task, None)
         done = event.total is not None and event.completed >= event.total
         last = self._last_line.get(event.task, self._started[event.task])
         elapsed = now - self._started[event.task]
@@ -203,22 +228,29 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def eval_table(report: Any, title: str | None = None) -> Table:
+def eval_table(report: Any, title: str | None = None, max_classes: int | None = None) -> Table:
     """The validation table (Class, Images, Instances, then P, R, mAP50, mAP50-95 for Box and,
-    for segmentation, Mask), from a `dfseg.metrics.EvalReport`."""
-    groups = ["box"] + (["mask"] if report.task == "segment" else [])
+    for segmentation, Mask), from a `dfseg.metrics.EvalReport`: the "all" row, then every class,
+    or the `max_classes` with the most instances (the caption says how many are left out)."""
+    groups = report.metric_groups
     columns = ["Class", "Images", "Instances"]
     for group in groups:
         tag = "Box" if group == "box" else "Mask"
         columns += [f"{tag} P", f"{tag} R", f"{tag} mAP50", f"{tag} mAP50-95"]
+    classes = list(report.classes)
+    if max_classes is not None and len(classes) > max_classes:
+        classes = sorted(classes, key=lambda row: -row.instances)[:max_classes]
     rows = []
-    for row in [report.overall, *report.classes]:
+    for row in [report.overall, *classes]:
         cells: list[Any] = [row.name, row.images, row.instances]
         for group in groups:
             metrics = getattr(row, group)
             cells += [metrics.precision, metrics.recall, metrics.map50, metrics.map50_95]
         rows.append(cells)
     caption = f"P and R at confidence {report.threshold:.3f}"
+    if len(classes) < len(report.classes):
+        left = len(report.classes) - len(classes)
+        caption += f"; the {len(classes)} classes with most instances shown, {left} more at the end"
     if report.mask_instances_left_out:
         caption += (
             f"; mask metrics leave out {report.mask_instances_left_out} objects labelled with "

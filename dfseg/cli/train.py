@@ -6,18 +6,22 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from dfseg.cli import render
-from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, PROJECT_ARG, load
+from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, PROJECT_ARG, flag, load
 from dfseg.errors import DfsegError
+
+if TYPE_CHECKING:
+    from dfseg.training.reports import TrainReport
 
 
 def train(
     project: Path = PROJECT_ARG,
     overrides: list[str] | None = OVERRIDES_ARG,
-    resume: bool = typer.Option(
+    resume: bool = flag(
         False,
         "--resume",
         help="Continue the newest run (or the RUN folder given after it) where it stopped.",
@@ -28,42 +32,47 @@ def train(
     """Train a model on the project's dataset. Results go to a new run folder (exp, exp-2, ...)."""
     if devices > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(code=_launch_distributed(devices))
-    from dfseg.training.api import config_for_resume, resolve_resume, train_project
-
     plain = [o for o in overrides or [] if "=" in o]
     runs = [Path(o) for o in overrides or [] if "=" not in o]
     if runs and not resume:
         raise DfsegError(f"unexpected argument {runs[0]}; overrides look like key=value")
     resume_from = None
     if resume:
-        base = load(project, [])
-        resume_from = resolve_resume(base.output_root, runs[0] if runs else None)
+        from dfseg.training.api import config_for_resume, resolve_resume
+
+        resume_from = resolve_resume(runs[0] if runs else project)
         config = config_for_resume(resume_from, plain)
+        config._source = project.resolve()  # the file the user gave, for messages
     else:
-        config = load(project, plain)
+        config = load(project, plain)  # a config error answers before torch is imported
+
+    from dfseg.cli.epoch_printer import EpochPrinter
+    from dfseg.training.api import train_project
+
     quiet = as_json or int(os.environ.get("RANK", "0")) != 0
     with render.ProgressRenderer() as progress:
         report = train_project(
             config,
             resume_from=resume_from,
             progress=None if quiet else progress,
-            on_epoch=None if quiet else lambda result: _render_epoch(progress, result),
+            hooks=[] if quiet else [EpochPrinter(progress)],
         )
     if report is None:  # a non-zero rank
         return
     if as_json:
         render.dump_json(report)
         return
-    _render_summary(report)
+    render_summary(report)
 
 
 def _launch_distributed(devices: int) -> int:
+    from dfseg.cli.native_stderr import real_stderr_fd
     from dfseg.training.distributed import torchrun_command
 
     argv = _strip_devices(sys.argv[1:])
     command = torchrun_command(devices, argv)
     render.info("launching: " + " ".join(command))
-    return subprocess.call(command)
+    return subprocess.call(command, stderr=real_stderr_fd())  # each rank filters its own
 
 
 def _strip_devices(argv: list[str]) -> list[str]:
@@ -81,27 +90,11 @@ def _strip_devices(argv: list[str]) -> list[str]:
     return out
 
 
-def _render_epoch(progress: render.ProgressRenderer, result: object) -> None:
-    from dfseg.training.reports import EpochResult
-
-    assert isinstance(result, EpochResult)
-    losses = "  ".join(f"{k}={v:.3f}" for k, v in result.losses.items())
-    progress.print(
-        f"epoch {result.epoch}/{result.epochs}  {result.seconds:.0f}s  "
-        f"{result.images_per_second:.1f} img/s  {losses}"
-    )
-    if result.skipped_batches:
-        render.warn(f"{result.skipped_batches} batches skipped: non-finite loss")
-    if result.evaluation is not None:
-        best = " (best)" if result.improved else ""
-        progress.print(render.eval_table(result.evaluation, f"{result.eval_split}{best}"))
-
-
-def _render_summary(report: object) -> None:
-    from dfseg.training.reports import TrainReport
-
-    assert isinstance(report, TrainReport)
+def render_summary(report: TrainReport) -> None:
+    """How the run ended, its best epoch and threshold, and where it is."""
     out = render.console()
+    if report.final is not None:
+        out.print(render.eval_table(report.final, f"best checkpoint on {report.eval_split}"))
     if report.stopped_early:
         out.print(f"stopped early after {report.epochs_completed} epochs (no improvement)")
     if report.best_epoch is not None and report.best_score is not None:

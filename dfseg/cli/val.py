@@ -24,9 +24,10 @@ def val(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Evaluate a trained model: mAP (boxes and masks), P/R/F1, confusion matrix, plots."""
+    config = load(project, overrides)
+
     from dfseg.training.validate import validate_run
 
-    config = load(project, overrides)
     with render.ProgressRenderer() as progress:
         result = validate_run(config, weights, split, conf, None if as_json else progress)
     if as_json:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from dfseg.errors import DfsegError
@@ -20,9 +20,13 @@ class ConfigProblem:
     key: str
     message: str
     line: int | None = None
+    from_command_line: bool = False
 
     def format(self, file: Path | None) -> str:
-        where = f"{file.name}:{self.line}: " if file is not None and self.line else ""
+        if self.from_command_line:
+            where = "command line: "
+        else:
+            where = f"{file.name}:{self.line}: " if file is not None and self.line else ""
         key = f"{self.key}: " if self.key else ""
         return f"{where}{key}{self.message}"
 
@@ -43,10 +47,22 @@ class ConfigError(DfsegError):
         return "\n".join(lines)
 
 
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line for a model built from options rather than a file: `field: message; ...`."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'options'}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
 def problems_from_errors(
-    errors: list[ErrorDetails], root_model: type[BaseModel], lines: dict[tuple[str, ...], int]
+    errors: list[ErrorDetails],
+    root_model: type[BaseModel],
+    lines: dict[tuple[str, ...], int],
+    overridden: frozenset[tuple[str, ...]] = frozenset(),
 ) -> list[ConfigProblem]:
-    """One `ConfigProblem` per distinct field, with friendly messages and did-you-mean hints."""
+    """One `ConfigProblem` per distinct field, with friendly messages and did-you-mean hints;
+    problems of keys set on the command line (`overridden`) say so instead of naming a line."""
     problems: dict[str, ConfigProblem] = {}
     for error in errors:
         loc = _clean_loc(error["loc"])
@@ -54,8 +70,9 @@ def problems_from_errors(
         if key in problems:  # a union field reports once per member; the first says enough
             continue
         message = _message(error, loc, root_model)
-        line = _line_for(loc, lines)
-        problems[key] = ConfigProblem(key=key, message=message, line=line)
+        command_line = any(loc[: len(o)] == o for o in overridden)
+        line = None if command_line else _line_for(loc, lines)
+        problems[key] = ConfigProblem(key, message, line, from_command_line=command_line)
     return list(problems.values())
 
 

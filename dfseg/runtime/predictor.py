@@ -10,6 +10,7 @@ Every backend shares the numpy pre-processing (`preprocess_batch`) and post-proc
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,30 +101,78 @@ class Predictor:
         self.predict_arrays([np.zeros((height, width, 3), dtype=np.uint8)])
         self.times = StageTimes()
 
-    def __call__(self, images: ImageInput | Sequence[ImageInput]) -> Detections | list[Detections]:
-        """Predict one image (path or HWC BGR array) -> `Detections`, or a list -> a list."""
-        if isinstance(images, (str, Path, np.ndarray)):
-            return self.predict_batch([images])[0]
-        return self.predict_batch(list(images))
+    def __call__(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        conf: float | None = None,
+        classes: Sequence[int | str] | None = None,
+        max_det: int | None = None,
+    ) -> Detections | list[Detections]:
+        """Predict one image -> `Detections`, or a list of images -> a list.
+
+        Args:
+            images: a path, an [H, W, 3] uint8 BGR array (as OpenCV reads it), a PIL image, or
+                a list of them.
+            conf: score threshold for this call (None: the predictor's, by default the tuned
+                one; per-class thresholds still apply).
+            classes: keep only these classes, by id or name (None: all).
+            max_det: at most this many detections per image for this call.
+
+        Returns:
+            Detections in original-image pixels, each holding its image (`plot()` draws on it).
+        """
+        single = _is_one_image(images)
+        batch = [images] if single else list(images)
+        results = self.predict_batch(batch, conf=conf, classes=classes, max_det=max_det)
+        return results[0] if single else results
 
     def predict_batch(
-        self, images: Sequence[ImageInput], batch_size: int | None = None
+        self,
+        images: Sequence[ImageInput],
+        batch_size: int | None = None,
+        conf: float | None = None,
+        classes: Sequence[int | str] | None = None,
+        max_det: int | None = None,
     ) -> list[Detections]:
         """Predict many images, `batch_size` per backend call; results equal batch-1 results.
 
         Args:
-            images: paths or [H, W, 3] uint8 BGR arrays.
+            images: paths, [H, W, 3] uint8 BGR arrays or PIL images.
             batch_size: images per call (None: the predictor's default).
+            conf, classes, max_det: this call's threshold, classes and limit (see `__call__`).
 
         Returns:
-            One `Detections` per image, in input order, in original-image pixels.
+            One `Detections` per image, in input order, in original-image pixels, each holding
+            its image.
         """
         step = batch_size or self.batch_size or self.backend.fixed_batch or len(images) or 1
+        deployed = self.settings
+        self.settings = self._call_settings(conf, classes, max_det)
         results: list[Detections] = []
-        for start in range(0, len(images), step):
-            arrays = [as_bgr_array(image) for image in images[start : start + step]]
-            results.extend(self.predict_arrays(arrays))
+        try:
+            for start in range(0, len(images), step):
+                arrays = [as_bgr_array(image) for image in images[start : start + step]]
+                for detections, array in zip(self.predict_arrays(arrays), arrays, strict=True):
+                    detections.image = array
+                    results.append(detections)
+        finally:
+            self.settings = deployed
         return results
+
+    def _call_settings(
+        self, conf: float | None, classes: Sequence[int | str] | None, max_det: int | None
+    ) -> PostprocessSettings:
+        settings = self.settings
+        return dataclasses.replace(
+            settings,
+            conf=settings.conf if conf is None else float(conf),
+            max_det=settings.max_det if max_det is None else int(max_det),
+            classes=(
+                settings.classes
+                if classes is None
+                else frozenset(class_ids(classes, self.class_names))
+            ),
+        )
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[Detections]:
         """One backend batch of [H, W, 3] uint8 BGR arrays -> detections (stage times recorded)."""
@@ -201,6 +250,25 @@ def _concatenate(parts: list[RawOutputs]) -> RawOutputs:
     )
 
 
+def _is_one_image(images: object) -> bool:
+    return isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "getbands")  # PIL
+
+
+def class_ids(classes: Sequence[int | str], class_names: list[str]) -> list[int]:
+    """Class ids from ids or names; unknown ones are an error naming the model's classes."""
+    ids = []
+    for value in classes:
+        if isinstance(value, str):
+            if value not in class_names:
+                raise ArtifactError(f"class {value!r} is not a class of this model: {class_names}")
+            ids.append(class_names.index(value))
+        elif not 0 <= int(value) < len(class_names):
+            raise ArtifactError(f"class id {value} is outside 0..{len(class_names) - 1}")
+        else:
+            ids.append(int(value))
+    return ids
+
+
 def class_thresholds(class_conf: Mapping[str, float], class_names: list[str]) -> dict[int, float]:
     """Per-class thresholds by name -> by class id; unknown names are an error."""
     unknown = sorted(set(class_conf) - set(class_names))
@@ -216,12 +284,11 @@ def open_backend(
     artifact: Path | str,
     backend: str | None = None,
     options: BackendOptions | None = None,
-    runs_root: Path | None = None,
 ) -> Backend:
     """Open the artifact `artifact` designates (see `resolve_artifact`) with `backend`
     (None or "auto": chosen from the file type)."""
     name = None if backend in (None, "auto") else backend
-    path = resolve_artifact(Path(artifact), name, runs_root)
+    path = resolve_artifact(artifact, name)
     name = name or default_backend(path)
     file_backend = default_backend(path)
     compatible = file_backend == name or (name == "openvino" and file_backend == "onnxruntime")
@@ -245,14 +312,13 @@ def load_predictor(
     rect: bool = False,
     max_det: int = 300,
     batch_size: int | None = None,
-    runs_root: Path | None = None,
 ) -> Predictor:
     """Load a trained or exported model for inference.
 
     Args:
         artifact: a best.pt/last.pt, .onnx, OpenVINO .xml or TensorRT .engine file; an export
             folder; a run folder (best.pt, or its newest export for `backend`); a project file
-            (with `runs_root`).
+            or a folder of runs (the newest run).
         backend: "torch", "onnxruntime", "openvino", "tensorrt"; None/"auto": from the file type.
         device: see `BackendOptions.device`.
         conf: score threshold; None: the threshold tuned after training (manifest).
@@ -263,13 +329,12 @@ def load_predictor(
         rect: rectangular inference for letterboxed models (see `Predictor`).
         max_det: detections kept per image.
         batch_size: default images per backend call.
-        runs_root: a project's output root, to resolve a project file.
 
     Returns:
         A `Predictor`.
     """
     options = BackendOptions(device=device, threads=threads, precision=precision)
-    opened = open_backend(artifact, backend, options, runs_root)
+    opened = open_backend(artifact, backend, options)
     manifest = opened.manifest
     settings = PostprocessSettings(
         conf=manifest.threshold if conf is None else float(conf),

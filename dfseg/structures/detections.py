@@ -19,6 +19,8 @@ class Detections:
         class_names: the model's full id -> name list (not per detection; see `names`).
         image_size: (height, width) of the original image.
         masks: [N, H, W] bool at the original image size for segmentation models, else None.
+        image: the [H, W, 3] uint8 BGR image predicted, when the `Predictor` was called on it
+            (`plot()` draws on it); None otherwise.
     """
 
     boxes_xyxy: np.ndarray
@@ -28,6 +30,7 @@ class Detections:
     image_size: tuple[int, int]
     masks: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    image: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -61,6 +64,7 @@ class Detections:
             image_size=self.image_size,
             masks=None if self.masks is None else self.masks[keep],
             meta=dict(self.meta),
+            image=self.image,
         )
 
     def polygons(
@@ -81,6 +85,36 @@ class Detections:
         if self.masks is None:
             return [[] for _ in range(len(self))]
         return [mask_to_polygons(mask, min_area, simplify_tolerance) for mask in self.masks]
+
+    @property
+    def xy(self) -> list[np.ndarray]:
+        """Each detection's mask outline as one [K, 2] float32 (x, y) array in original pixels:
+        the largest ring (Ultralytics' `masks.xy`); [0, 2] for a detection without a mask."""
+        return [rings[0] if rings else np.zeros((0, 2), np.float32) for rings in self.polygons()]
+
+    def plot(self, image: np.ndarray | None = None, line_width: int | None = None) -> np.ndarray:
+        """The image with masks, boxes and "name score" labels drawn (Ultralytics' `plot()`).
+
+        Args:
+            image: [H, W, 3] uint8 BGR of the original image; None: the image the predictor
+                was called on (`image`).
+            line_width: box lines in pixels (None: from the image size).
+
+        Returns:
+            A new [H, W, 3] uint8 BGR array (`cv2.imwrite`-ready; `[..., ::-1]` for RGB).
+        """
+        from dfseg.ops.draw import draw_detections  # cv2: not needed for `dfseg --help`
+
+        base = self.image if image is None else image
+        if base is None:
+            raise ValueError(
+                "no image to draw on: pass plot(image), or get the detections by calling the "
+                "predictor on the image"
+            )
+        return draw_detections(
+            base, self.boxes_xyxy, self.scores, self.labels, self.class_names, self.masks,
+            line_width,
+        )  # fmt: skip
 
     def to_records(self) -> list[dict[str, Any]]:
         """JSON-ready list: one dict per detection (box xyxy pixels, score, label id and name)."""

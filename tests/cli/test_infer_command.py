@@ -28,7 +28,7 @@ def test_infer_on_a_project_writes_a_new_folder_and_reports(tmp_path: Path) -> N
     args = ["infer", str(project), str(images), "--conf", "0", "--save-txt", "--no-save-images"]
     result = runner.invoke(app, [*args, "--json", "infer.max_det=4"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)  # the start banner goes to stderr
     assert Path(report["out_dir"]) == run / "infer"
     assert report["images"] == 2 and report["detections"] == 8 and len(report["unreadable"]) == 1
     assert sorted(p.name for p in (run / "infer" / "labels").iterdir()) == ["a.txt", "b.txt"]

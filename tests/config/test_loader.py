@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from dfseg.config import ConfigError, load_project
+from dfseg.config.tasks import TASKS
 from dfseg.config.template import render_project_template
+from dfseg.config.variants import MODEL_VARIANTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -154,8 +156,8 @@ def test_missing_file_and_folder_are_clear(tmp_path: Path) -> None:
         load_project(tmp_path)
 
 
-@pytest.mark.parametrize("task", ["detect", "segment"])
-@pytest.mark.parametrize("size", ["n", "s", "m", "l", "x"])
+@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("size", list(MODEL_VARIANTS))
 def test_init_template_validates_as_written(tmp_path: Path, task: str, size: str) -> None:
     text = render_project_template(name="demo", task=task, size=size, classes=["a", "b", "c"])
     config = load_project(write(tmp_path, text))
@@ -186,10 +188,20 @@ def test_config_and_help_do_not_import_torch() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_augment_section_mirrors_the_data_layer_settings() -> None:
-    from dfseg.config.train import AugmentConfig
-    from dfseg.data.augment_settings import AugmentSettings
+def test_official_weights_that_do_not_exist_for_the_size_are_a_config_error(
+    tmp_path: Path,
+) -> None:
+    text = render_project_template(name="demo", size="n", classes=["a"])
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_project(path, ["model.pretrained=obj2coco"])
+    (problem,) = error.value.problems
+    assert problem.key == "model.pretrained"
+    assert "no official 'obj2coco' weights for size 'n'" in problem.message
+    assert "coco" in problem.message  # what the size has
+    for size, variant in MODEL_VARIANTS.items():  # every listed download validates
+        for name in variant.pretrained:
+            config = load_project(path, [f"model.size={size}", f"model.pretrained={name}"])
+            assert config.model.pretrained_download == name
+            assert config.model.pretrained_path(config.base_dir) is None
 
-    config = AugmentConfig()
-    assert tuple(AugmentConfig.model_fields) == AugmentSettings.field_names()
-    assert AugmentSettings(**config.model_dump()) == AugmentSettings()

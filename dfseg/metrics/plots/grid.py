@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from dfseg.metrics.errors import MetricsInputError
 from dfseg.metrics.inputs import ImageGroundTruth, ImagePredictions, as_predictions
@@ -48,18 +48,32 @@ def _blend(image: np.ndarray, masks: np.ndarray | None, color: tuple[int, int, i
 
 
 def _draw_boxes(
-    axes: Axes, boxes_xyxy: np.ndarray, color: tuple[int, int, int], captions: Sequence[str]
+    axes: Axes,
+    boxes_xyxy: np.ndarray,
+    color: tuple[int, int, int],
+    captions: Sequence[str],
+    image_hw: tuple[int, int],
 ) -> None:
+    """Boxes, and their captions above them; a caption that would overlap one already placed
+    moves down by a line (captions are ~1/22 of the image high at this figure size)."""
     rgb = tuple(c / 255 for c in color)
+    line = image_hw[0] / 22
+    taken: list[tuple[float, float, float]] = []  # (x1, x2, y) of placed captions
     for (x1, y1, x2, y2), caption in zip(boxes_xyxy, captions, strict=True):
         axes.add_patch(
             Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=rgb, linewidth=1.5)
         )
-        if caption:
-            axes.text(
-                x1, y1, caption, color="white", fontsize="x-small", va="bottom",
-                bbox={"facecolor": rgb, "edgecolor": "none", "pad": 1, "alpha": 0.8},
-            )  # fmt: skip
+        if not caption:
+            continue
+        width = len(caption) * line * 0.45
+        y = max(float(y1), line)
+        while any(abs(y - ty) < line and x1 < tx2 and tx1 < x1 + width for tx1, tx2, ty in taken):
+            y += line
+        taken.append((float(x1), float(x1) + width, y))
+        axes.text(
+            x1, y, caption, color="white", fontsize="x-small", va="bottom",
+            bbox={"facecolor": rgb, "edgecolor": "none", "pad": 1, "alpha": 0.8},
+        )  # fmt: skip
 
 
 def _draw_panel(
@@ -77,12 +91,13 @@ def _draw_panel(
     _blend(canvas, _dense_masks(gt, np.ones(len(gt), bool)), GT_COLOR)
     _blend(canvas, _dense_masks(pred, keep), PRED_COLOR)
     axes.imshow(canvas.clip(0, 255).astype(np.uint8))
-    _draw_boxes(axes, gt.boxes_xyxy, GT_COLOR, [""] * len(gt))
+    hw = (image.shape[0], image.shape[1])
+    _draw_boxes(axes, gt.boxes_xyxy, GT_COLOR, [""] * len(gt), hw)
     captions = [
         f"{_name(class_names, int(label))} {score:.2f}"
         for label, score in zip(pred.labels[keep], pred.scores[keep], strict=True)
     ]
-    _draw_boxes(axes, pred.boxes_xyxy[keep], PRED_COLOR, captions)
+    _draw_boxes(axes, pred.boxes_xyxy[keep], PRED_COLOR, captions, hw)
     axes.set_axis_off()
 
 
@@ -136,4 +151,14 @@ def plot_prediction_grid(
         )
         if titles is not None:
             axes.set_title(titles[index], fontsize="small")
+    legend = [
+        Patch(color=_rgb(GT_COLOR), label="ground truth"),
+        Patch(color=_rgb(PRED_COLOR), label=f"prediction (score >= {confidence_threshold:.2f})"),
+    ]
+    figure.legend(handles=legend, loc="upper center", ncol=2, frameon=False, fontsize="medium")
     return save_png(figure, path)
+
+
+def _rgb(color: tuple[int, int, int]) -> tuple[float, float, float]:
+    """An 0-255 RGB colour as matplotlib's 0-1 floats."""
+    return (color[0] / 255, color[1] / 255, color[2] / 255)

@@ -1,12 +1,12 @@
 """Drawing detections on images: translucent masks, boxes and "name score" labels, one colour
-per class."""
+per class (`Detections.plot`, `dfseg infer`'s annotated images and videos)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
-
-from dfseg.structures import Detections
 
 # A qualitative palette (BGR), colour-blind friendly first; classes cycle through it.
 PALETTE_BGR: tuple[tuple[int, int, int], ...] = (
@@ -24,38 +24,45 @@ def class_colour(label: int) -> tuple[int, int, int]:
 
 
 def draw_detections(
-    image_bgr: np.ndarray, detections: Detections, line_width: int | None = None
+    image_bgr: np.ndarray,
+    boxes_xyxy: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    masks: np.ndarray | None = None,
+    line_width: int | None = None,
 ) -> np.ndarray:
     """A copy of `image_bgr` ([H, W, 3] uint8) with masks, boxes and labels drawn.
 
     Args:
         image_bgr: the original image the detections refer to.
-        detections: boxes in that image's pixels; masks [N, H, W] bool if any.
+        boxes_xyxy: [N, 4] absolute pixels of that image; scores [N]; labels [N] class ids.
+        class_names: id -> name.
+        masks: [N, H, W] bool, or None.
         line_width: box line width in pixels (None: ~0.3% of the image diagonal, at least 1).
     """
     canvas = image_bgr.copy()
     height, width = canvas.shape[:2]
     thickness = line_width or max(1, round(0.003 * (height + width) / 2 * 1.4))
-    if detections.masks is not None and len(detections):
-        _draw_masks(canvas, detections)
+    if masks is not None and len(masks):
+        _draw_masks(canvas, masks, scores, labels)
     font_scale = max(0.35, thickness / 3)
-    for box, score, label in zip(
-        detections.boxes_xyxy, detections.scores, detections.labels, strict=True
-    ):
+    for box, score, label in zip(boxes_xyxy, scores, labels, strict=True):
         colour = class_colour(int(label))
         x1, y1, x2, y2 = (round(float(v)) for v in box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        text = f"{detections.class_names[int(label)]} {float(score):.2f}"
+        text = f"{class_names[int(label)]} {float(score):.2f}"
         _draw_label(canvas, text, (x1, y1), colour, font_scale, max(1, thickness // 2))
     return canvas
 
 
-def _draw_masks(canvas: np.ndarray, detections: Detections) -> None:
-    assert detections.masks is not None
+def _draw_masks(
+    canvas: np.ndarray, masks: np.ndarray, scores: np.ndarray, labels: np.ndarray
+) -> None:
     overlay = canvas.copy()
     # Lowest score first so the best detection's colour ends on top where masks overlap.
-    for index in np.argsort(detections.scores, kind="stable"):
-        overlay[detections.masks[index]] = class_colour(int(detections.labels[index]))
+    for index in np.argsort(scores, kind="stable"):
+        overlay[masks[index]] = class_colour(int(labels[index]))
     cv2.addWeighted(overlay, MASK_ALPHA, canvas, 1 - MASK_ALPHA, 0, dst=canvas)
 
 
