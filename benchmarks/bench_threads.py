@@ -1,6 +1,11 @@
-"""Training and inference speed on an idle machine and next to a busy process, with torch's
-default threading ("before") and with dfseg's thread policy ("after": OMP_WAIT_POLICY=PASSIVE and
-one thread per core the other processes leave free, `dfseg.runtime.threads`).
+"""Training and inference speed on an idle machine and next to a busy process, for several
+thread policies side by side:
+
+- `default`: torch's own (one thread per core, OpenMP threads spin while they wait);
+- `chosen`: one thread per core the other processes leave free (`dfseg.runtime.threads`),
+  waiting as torch does;
+- `passive`: chosen threads and `OMP_WAIT_POLICY=PASSIVE` (waiting threads sleep at once);
+- `short-spin`: chosen threads and `GOMP_SPINCOUNT` lowered (spin briefly, then sleep).
 
     python benchmarks/bench_threads.py                 # prints a table and the CPU model
     python benchmarks/bench_threads.py --passes 3 --json out.json
@@ -22,12 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-BUSY_CODE = (
-    "import torch\n"
-    "a = torch.randn(768, 768)\n"
-    "while True:\n"
-    "    a = (a @ a).tanh()\n"
-)
+BUSY_CODE = "import torch\na = torch.randn(768, 768)\nwhile True:\n    a = (a @ a).tanh()\n"
+
+
+POLICIES = ("default", "chosen", "passive", "short-spin")
+POLICY_ENV: dict[str, dict[str, str]] = {
+    "default": {},
+    "chosen": {},
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "short-spin": {"GOMP_SPINCOUNT": "10000"},
+}
 
 
 def train_rate(seconds: float) -> float:
@@ -89,7 +98,7 @@ def worker(kind: str, policy: str, seconds: float) -> dict[str, object]:
     from dfseg.runtime.threads import choose_threads
 
     torch.set_flush_denormal(True)
-    if policy == "after":
+    if policy != "default":
         torch.set_num_threads(choose_threads(None).threads)
     value = train_rate(seconds) if kind == "train" else infer_ms(seconds)
     return {"kind": kind, "policy": policy, "threads": torch.get_num_threads(), "value": value}
@@ -97,9 +106,9 @@ def worker(kind: str, policy: str, seconds: float) -> dict[str, object]:
 
 def measure(kind: str, policy: str, busy: bool, seconds: float, passes: int) -> dict[str, object]:
     env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
-    env.pop("DFSEG_THREADS", None)
-    if policy == "after":
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    for key in ("DFSEG_THREADS", "GOMP_SPINCOUNT", "OMP_NUM_THREADS"):
+        env.pop(key, None)
+    env.update(POLICY_ENV[policy])
     values, threads = [], 0
     for _ in range(passes):
         other = subprocess.Popen([sys.executable, "-c", BUSY_CODE]) if busy else None
@@ -128,7 +137,8 @@ def measure(kind: str, policy: str, busy: bool, seconds: float, passes: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", choices=["train", "infer"])
-    parser.add_argument("--policy", choices=["before", "after"], default="after")
+    parser.add_argument("--policy", choices=POLICIES, default="chosen")
+    parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
     parser.add_argument("--seconds", type=float, default=20.0, help="Timed seconds per pass.")
     parser.add_argument("--passes", type=int, default=2, help="Fresh processes per number.")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
@@ -142,14 +152,14 @@ def main() -> None:
         measure(kind, policy, busy, args.seconds, args.passes)
         for kind in ("train", "infer")
         for busy in (False, True)
-        for policy in ("before", "after")
+        for policy in args.policies
     ]
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores")
-    print(f"{'what':<8}{'machine':<10}{'policy':<8}{'threads':>8}{'median':>12}  passes")
+    print(f"{'what':<8}{'machine':<10}{'policy':<11}{'threads':>8}{'median':>12}  passes")
     for row in rows:
         unit = "img/s" if row["kind"] == "train" else "ms/img"
         print(
-            f"{row['kind']:<8}{'busy' if row['busy'] else 'idle':<10}{row['policy']:<8}"
+            f"{row['kind']:<8}{'busy' if row['busy'] else 'idle':<10}{row['policy']:<11}"
             f"{row['threads']:>8}{row['median']:>9.2f} {unit}  "
             + ", ".join(f"{v:.2f}" for v in row["passes"])  # type: ignore[attr-defined]
         )

@@ -70,9 +70,7 @@ for command in (
 def main() -> None:
     """Console-script entry point."""
     from dfseg.cli import native_stderr
-    from dfseg.runtime.threads import prefer_passive_waiting
 
-    prefer_passive_waiting()  # before torch loads OpenMP (see dfseg.runtime.threads)
     native_stderr.install()  # decoder warnings to the log, not the console
     _show_library_warnings()
     app()

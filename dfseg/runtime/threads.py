@@ -1,16 +1,17 @@
 """How many CPU threads a command uses, and why.
 
 On a machine whose cores are taken by another process, torch's default (one thread per core,
-OpenMP threads spinning while they wait) collapsed training from 2.1 to 0.2 img/s and inference
-from 87 to 629 ms per image on 2 cores (benchmarks/bench_threads.py measures it): threads that
-spin-wait for each other while the scheduler gives their core to the other process. Two things
-avoid it:
+OpenMP threads spinning while they wait) collapses: threads spin-wait for each other while the
+scheduler gives their core to the other process. `benchmarks/bench_threads.py` measured on 2
+cores (Intel Xeon, AMX) next to a busy process: training 1.25 img/s with torch's default against
+3.0 with one thread, inference 228 against 152 ms per image. So:
 
-- `OMP_WAIT_POLICY=PASSIVE` (set before torch is imported, see `prefer_passive_waiting`): waiting
-  OpenMP threads sleep instead of spinning, so a pre-empted thread costs its partners nothing.
-- Fewer threads when other processes keep cores busy right now (measured over a quarter of a
-  second from /proc/stat, else the load average): one thread per core not already in use, at
-  least one.
+- A command uses one thread per core that other processes leave free right now (measured over a
+  quarter of a second from /proc/stat, else the load average), at least one.
+- Waiting stays as torch has it (spinning): `OMP_WAIT_POLICY=PASSIVE` would protect a run from
+  load that arrives after it started, but cost 40% on an idle machine (training 5.7 -> 3.3 img/s,
+  inference 89 -> 140 ms), the common case. Instead a training run whose epoch falls to under a
+  third of its best speed samples the cores again and drops threads (`adapt_threads`).
 
 `DFSEG_THREADS` (or a command's --threads) always wins.
 """
@@ -38,12 +39,6 @@ class ThreadChoice:
         return f"{self.threads} thread{'s' if self.threads != 1 else ''} ({self.reason})"
 
 
-def prefer_passive_waiting() -> None:
-    """Make OpenMP threads sleep, not spin, while they wait (unless the user chose otherwise).
-    Must run before torch (or any OpenMP runtime) is loaded: the CLI's entry point calls it."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def choose_threads(requested: int | None, cores: int | None = None) -> ThreadChoice:
     """The thread count for a command.
 
@@ -66,6 +61,13 @@ def choose_threads(requested: int | None, cores: int | None = None) -> ThreadCho
     return ThreadChoice(available, f"{available} cores, free")
 
 
+def adapt_threads(current: int) -> ThreadChoice | None:
+    """Fewer threads when other processes now keep cores busy (sampled again); None when
+    `current` still fits the free cores."""
+    choice = choose_threads(None)
+    return choice if choice.threads < current else None
+
+
 def collapse_hint(images_per_second: float, best: float) -> str | None:
     """A hint when throughput fell to under a third of the run's best (cores taken by another
     process); None otherwise."""
@@ -73,7 +75,8 @@ def collapse_hint(images_per_second: float, best: float) -> str | None:
         return None
     return (
         f"throughput fell to {images_per_second:.2f} img/s from {best:.2f}: another process may "
-        f"be using the cores; set {THREADS_VARIABLE}=1 (or fewer threads) if this goes on"
+        f"be using the cores; set {THREADS_VARIABLE}=1 (or fewer threads), or start dfseg with "
+        f"OMP_WAIT_POLICY=PASSIVE, if this goes on"
     )
 
 

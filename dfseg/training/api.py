@@ -124,7 +124,8 @@ def train_project(
             report(progress, ProgressEvent("run", 0, None, message=banner))
             report(progress, ProgressEvent("run", 0, None, message=f"run folder: {run.path}"))
         eval_split = data.eval_split("val")[0]
-        own = [*build_hooks(config, run, data, eval_split), ThroughputWatch()]
+        watch = ThroughputWatch(adapt=settings.threads is None)  # threads chosen, not given
+        own = [*build_hooks(config, run, data, eval_split), watch]
         run_hooks = [*own, *hooks] if context.is_main else []
         try:
             trainer = Trainer(

@@ -18,10 +18,11 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from dfseg.data.debug_images import save_debug_images
-from dfseg.runtime.threads import collapse_hint
+from dfseg.runtime.threads import adapt_threads, collapse_hint
 from dfseg.structures import ImageAnnotation
 from dfseg.structures.manifest import ArtifactManifest
 from dfseg.structures.progress import ProgressEvent, report
@@ -151,18 +152,26 @@ class RunPlots(TrainerHook):
 
 
 class ThroughputWatch(TrainerHook):
-    """A hint naming DFSEG_THREADS when an epoch runs at under a third of the run's best speed
-    (another process took the cores: threads then wait for each other)."""
+    """When an epoch runs at under a third of the run's best speed (another process took the
+    cores: threads then wait for each other), a hint naming DFSEG_THREADS; with `adapt` (the
+    thread count was chosen, not given) the cores are sampled again and torch uses fewer threads
+    when fewer are free (`dfseg.runtime.threads`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, adapt: bool = False) -> None:
         self.best = 0.0
+        self.adapt = adapt
 
     def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
         hint = collapse_hint(result.images_per_second, self.best)
         self.best = max(self.best, result.images_per_second)
-        if hint is not None:
-            logger.warning(hint)
-            report(trainer.progress, ProgressEvent("run", 0, None, message=f"warning: {hint}"))
+        if hint is None:
+            return
+        fewer = adapt_threads(torch.get_num_threads()) if self.adapt else None
+        if fewer is not None:
+            torch.set_num_threads(fewer.threads)
+            hint += f"; now using {fewer.describe()}"
+        logger.warning(hint)
+        report(trainer.progress, ProgressEvent("run", 0, None, message=f"warning: {hint}"))
 
 
 def tracker_row(result: EpochResult) -> dict[str, float]:

@@ -131,6 +131,35 @@ def test_thread_choice_follows_the_request_and_the_other_processes() -> None:
     assert collapse_hint(1.5, 2.1) is None
 
 
+def test_a_collapsed_epoch_drops_threads_only_when_they_were_chosen() -> None:
+    import types
+
+    import torch
+
+    from dfseg.training.hooks import ThroughputWatch
+
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("needs two cores to have one taken")
+    trainer = types.SimpleNamespace(progress=None)
+    epoch = types.SimpleNamespace
+    previous = torch.get_num_threads()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)
+        for adapt, expected in ((False, cores), (True, cores - 1)):
+            torch.set_num_threads(cores)
+            watch = ThroughputWatch(adapt=adapt)
+            watch.on_epoch_end(trainer, epoch(images_per_second=6.0))  # type: ignore[arg-type]
+            assert torch.get_num_threads() == cores  # a fast epoch changes nothing
+            watch.on_epoch_end(trainer, epoch(images_per_second=1.0))  # type: ignore[arg-type]
+            assert torch.get_num_threads() == expected
+    finally:
+        busy.kill()
+        busy.wait()
+        torch.set_num_threads(previous)
+
+
 def test_checkpoints_are_readable_like_the_other_run_files(tmp_path: Path) -> None:
     import torch
 
