@@ -38,9 +38,7 @@ class ExportSource:
         return self.run.export_dir if self.run is not None else self.checkpoint.parent / EXPORT_DIR
 
 
-def find_export_source(
-    target: Path | str | Target, overrides: Sequence[str] = ()
-) -> ExportSource:
+def find_export_source(target: Path | str | Target, overrides: Sequence[str] = ()) -> ExportSource:
     """Resolve what `dfseg export TARGET` means.
 
     Args:

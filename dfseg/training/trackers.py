@@ -33,9 +33,7 @@ class Tracker(TrainerHook):
     def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
         self.log(result.epoch, tracker_row(result))
 
-    def on_train_end(
-        self, trainer: Trainer, result: TrainReport, final: Evaluation | None
-    ) -> None:
+    def on_train_end(self, trainer: Trainer, result: TrainReport, final: Evaluation | None) -> None:
         self.close()
 
 

@@ -85,9 +85,7 @@ def test_a_failed_parity_check_is_carried_to_the_target(tmp_path: Path) -> None:
     }
     (int8 / QUANTIZE_REPORT_FILE).write_text(_quantize_report(drop=0.002).model_dump_json())
     assert all(
-        t.check_failure is None
-        for t in find_bench_targets(RunFolder(tmp_path))
-        if t.folder == int8
+        t.check_failure is None for t in find_bench_targets(RunFolder(tmp_path)) if t.folder == int8
     )
 
 

@@ -64,7 +64,9 @@ def test_roboflow_coco_folders_are_found_and_used_when_no_ratios_are_given(tmp_p
     root = roboflow_coco(tmp_path / "data")
     found = find_split_sources(root, "coco")
     assert {split: s.path.name for split, s in found.items()} == {
-        "train": "train", "val": "valid", "test": "test"
+        "train": "train",
+        "val": "valid",
+        "test": "test",
     }
     project = read_project_dataset(DataSection(path=root, format="coco"))
     assert project.conflict is None and len(project.dataset.images) == 7

@@ -43,9 +43,7 @@ def test_the_integral_of_a_peaked_distribution_is_its_bin() -> None:
 
 def test_zero_offsets_reproduce_the_reference_box() -> None:
     reference = torch.tensor([[0.5, 0.4, 0.2, 0.3], [0.1, 0.9, 0.05, 0.1]])
-    torch.testing.assert_close(
-        distance_to_box_cxcywh(reference, torch.zeros(2, 4), 4.0), reference
-    )
+    torch.testing.assert_close(distance_to_box_cxcywh(reference, torch.zeros(2, 4), 4.0), reference)
 
 
 def test_encoding_then_decoding_a_target_box_gives_it_back() -> None:
@@ -53,9 +51,7 @@ def test_encoding_then_decoding_a_target_box_gives_it_back() -> None:
     reference = torch.tensor([[0.5, 0.5, 0.3, 0.3]]).repeat(16, 1)
     jitter = (torch.rand(16, 4, generator=generator) - 0.5) * 0.15  # within the bins' range
     targets_xyxy = box_cxcywh_to_xyxy(reference) + jitter
-    index, weight_right, weight_left = box_to_distance(
-        reference, targets_xyxy, REG_MAX, 4.0, UP
-    )
+    index, weight_right, weight_left = box_to_distance(reference, targets_xyxy, REG_MAX, 4.0, UP)
     bins = weighting_function(REG_MAX, UP, 4.0)
     left = index.floor().long()
     offsets = bins[left] * weight_left + bins[left + 1] * weight_right  # [N * 4]
