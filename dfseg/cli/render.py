@@ -42,9 +42,12 @@ def _console_kwargs(stream: Any) -> dict[str, Any]:
 
 
 def _color_kwargs() -> dict[str, Any]:
-    from dfseg.config.settings import get_settings  # pydantic: not needed for --help
+    from dfseg.config.settings import SettingsError, get_settings  # pydantic: not for --help
 
-    color = get_settings().color
+    try:
+        color = get_settings().color
+    except SettingsError:  # the command reports it; its message still needs a console
+        color = "auto"
     if color == "never":
         return {"no_color": True, "highlight": False}
     if color == "always":

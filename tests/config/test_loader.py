@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dfseg.config import ConfigError, load_project
+from dfseg.config.settings import SettingsError
 from dfseg.config.tasks import TASKS
 from dfseg.config.template import render_project_template
 from dfseg.config.variants import MODEL_VARIANTS
@@ -173,9 +175,24 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("DFSEG_DEVICE", "cpu")
     settings = get_settings()
     assert (settings.workers, settings.device) == (3, "cpu")
+    monkeypatch.setenv("DFSEG_THREADS", "")  # empty means unset
+    assert get_settings().threads is None
     monkeypatch.setenv("DFSEG_WORKERS", "-1")
-    with pytest.raises(ValueError):
+    with pytest.raises(SettingsError, match=r"DFSEG_WORKERS='-1': .*greater than or equal to 0"):
         get_settings()
+
+
+def test_a_bad_environment_variable_is_a_message_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    project = write(tmp_path, "data:\n  path: data\n")
+    env = {**os.environ, "DFSEG_WORKERS": "abc", "DFSEG_COLOR": "blue"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from dfseg.cli.app import main; main()", "train", str(project)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "DFSEG_WORKERS='abc'" in result.stderr and "DFSEG_COLOR='blue'" in result.stderr
 
 
 def test_config_and_help_do_not_import_torch() -> None:
