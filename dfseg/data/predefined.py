@@ -161,18 +161,12 @@ def read_split_sources(
             part = read_dataset_with_details(
                 source.path, format, merged.dataset.class_names or class_names, None, progress
             )
-            _merge_classes(merged, part, source, root)
+            _absorb(merged, part, source, root)
             by_split[split] = part.dataset.images
-            merged.excluded_images += part.excluded_images
-            merged.label_files += part.label_files
-            merged.dataset.issues += part.dataset.issues
         else:
             if whole is None:
                 whole = read_dataset_with_details(root, format, class_names, annotations, progress)
-                _merge_classes(merged, whole, source, root)
-                merged.excluded_images += whole.excluded_images
-                merged.label_files += whole.label_files
-                merged.dataset.issues += whole.dataset.issues
+                _absorb(merged, whole, source, root)
             by_split[split] = _subset(whole.dataset, source)
     _refuse_overlaps(by_split, root)
     merged.dataset.images = sorted(
@@ -193,7 +187,11 @@ def read_split_sources(
     return SplitRead(merged, by_split, unassigned)
 
 
-def _merge_classes(merged: ReadResult, part: ReadResult, source: SplitSource, root: Path) -> None:
+def _absorb(merged: ReadResult, part: ReadResult, source: SplitSource, root: Path) -> None:
+    """Add what reading `part` left out to `merged` and check its classes agree."""
+    merged.excluded_images += part.excluded_images
+    merged.label_files += part.label_files
+    merged.dataset.issues += part.dataset.issues
     names = part.dataset.class_names
     if not merged.dataset.class_names:
         merged.dataset.class_names = list(names)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dfseg.config import DataSection
 from dfseg.config.project import SplitSection
-from dfseg.data.formats.issues import indented_list
+from dfseg.data.formats.issues import indented_list, relative_to_root
 from dfseg.data.formats.result import ReadResult
 from dfseg.data.predefined import (
     SplitSource,
@@ -42,6 +42,7 @@ class ProjectDataset:
         conflict: why a random split is refused (the dataset comes split but ratios are given),
             None when there is no conflict. `make_split` raises it; `dfseg check` shows it.
         notes: facts to show (which splits are used).
+        unassigned: images of the dataset that no split source holds (in no split).
     """
 
     result: ReadResult
@@ -147,17 +148,10 @@ def skipped_images(project: ProjectDataset) -> list[str]:
         if issue.code in ("unreadable-image", "empty-image")
     }
     lines = [
-        f"{path}: {unreadable.get(_relative(path, root), 'unreadable')}"
+        f"{path}: {unreadable.get(relative_to_root(path, root), 'unreadable')}"
         for path in project.result.excluded_images
     ]
     return lines + [f"{path}: in no split folder or list" for path in project.unassigned]
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def _write_split(

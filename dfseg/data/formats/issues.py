@@ -19,6 +19,15 @@ class DatasetError(DfsegError):
     """The dataset cannot be read at all (layout, class names, annotation file)."""
 
 
+def relative_to_root(path: Path, root: Path) -> str:
+    """`path` relative to the dataset folder `root` (posix), or as given when outside it: how
+    issues name files."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def indented_list(lines: list[str], limit: int = 20) -> str:
     """`lines` one per indented line for an error message, the first `limit` and a count."""
     more = f"\n  ... {len(lines) - limit} more" if len(lines) > limit else ""
@@ -145,10 +154,7 @@ class IssueLog:
 
     def relative(self, path: Path) -> str:
         """`path` relative to the dataset root (posix), or absolute when outside it."""
-        try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return path.as_posix()
+        return relative_to_root(path, self.root)
 
     def add(
         self,
