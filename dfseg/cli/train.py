@@ -90,6 +90,12 @@ def _strip_devices(argv: list[str]) -> list[str]:
     return out
 
 
+def _threshold_origin(report: TrainReport) -> str:
+    if report.threshold_source == "fallback":
+        return "no object matched on validation yet: not a tuned value"
+    return "max F1" if report.threshold_source in ("bbox", "segm") else "given"
+
+
 def render_summary(report: TrainReport) -> None:
     """How the run ended, its best epoch and threshold, and where it is."""
     out = render.console()
@@ -100,6 +106,7 @@ def render_summary(report: TrainReport) -> None:
     if report.best_epoch is not None and report.best_score is not None:
         out.print(
             f"best epoch {report.best_epoch}: {report.decision_metric} {report.best_score:.4f}; "
-            f"confidence threshold {report.threshold:.3f} (max F1) saved in best.pt"
+            f"confidence threshold {report.threshold:.3f} ({_threshold_origin(report)}) saved in "
+            "best.pt"
         )
     out.print(f"{report.seconds / 60:.1f} min. Results saved to [bold]{report.run_dir}[/]")

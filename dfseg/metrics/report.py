@@ -29,6 +29,8 @@ from dfseg.metrics.thresholds import (
 )
 from dfseg.structures.detections import Detections
 
+ThresholdSource = Literal["given", "bbox", "segm", "fallback"]
+
 
 class GroupMetrics(BaseModel):
     """Box (or mask) metrics of one class or of all classes. NaN where undefined (no GT); JSON
@@ -63,7 +65,8 @@ class EvalReport(BaseModel):
     Attributes:
         task: "segment" when mask metrics are present, else "detect" (`metric_groups`).
         threshold: confidence threshold of P/R/F1.
-        threshold_source: "given", or the metric whose F1 picked it ("bbox" or "segm").
+        threshold_source: "given", the metric whose F1 picked it ("bbox" or "segm"), or
+            "fallback" when F1 was 0 at every confidence and the fallback threshold was kept.
         average: how "all" combines P/R/F1 over classes ("micro" pools counts).
         overall: the "all" row (images = all images, instances = all non-crowd objects).
         classes: one row per class id, in order (classes without ground truth have NaN recall/mAP).
@@ -76,7 +79,7 @@ class EvalReport(BaseModel):
 
     task: Task
     threshold: float
-    threshold_source: Literal["given", "bbox", "segm"]
+    threshold_source: ThresholdSource
     average: Literal["micro", "macro"]
     overall: ClassRow
     classes: list[ClassRow]
@@ -161,6 +164,7 @@ def build_eval_report(
     threshold: float | None = None,
     average: Average = "micro",
     progress: ProgressCallback | None = None,
+    fallback_threshold: float = 0.5,
 ) -> EvalReport:
     """Evaluate a dataset and fill the report.
 
@@ -168,6 +172,8 @@ def build_eval_report(
         ground_truths: per image. predictions: per image, same order, unfiltered.
         class_names: id -> name; its length is the class count.
         threshold: confidence for P/R/F1; None picks the F1-best (masks when present).
+        fallback_threshold: used instead when the search finds F1 0 at every confidence (no
+            object matched yet); the report's `threshold_source` is then "fallback".
         average: "micro" or "macro" combination of P/R/F1 in the "all" row and the search.
         progress: optional progress(done, total) callback, per image of each evaluation pass.
     """
@@ -182,10 +188,11 @@ def build_eval_report(
     matches = {
         t: match_for_thresholds(ground_truths, preds, t, num_classes=num_classes) for t in iou_types
     }
-    source: Literal["given", "bbox", "segm"] = "given"
+    source: ThresholdSource = "given"
     if threshold is None:
-        source = iou_types[-1]
-        threshold = best_threshold(matches[source], average=average).threshold
+        best = best_threshold(matches[iou_types[-1]], average=average, fallback=fallback_threshold)
+        source = iou_types[-1] if best.found else "fallback"
+        threshold = best.threshold
     groups = {t: _GroupBuilder(results[t], matches[t].at(threshold), average) for t in iou_types}
     return EvalReport(
         task="segment" if with_masks else "detect",

@@ -233,12 +233,16 @@ class BestThreshold:
         average: how classes were combined for the F1 that was maximised.
         metrics: counts per class at that threshold (S = 1).
         overall: pooled or averaged rates there (shape [1]).
+        found: whether any threshold gives F1 > 0. A model that has matched no object yet has
+            F1 0 everywhere; then `threshold` is the fallback given to `best_threshold`, not a
+            maximum of anything.
     """
 
     threshold: float
     average: Average
     metrics: ThresholdMetrics
     overall: Rates
+    found: bool = True
 
     @property
     def f1(self) -> float:
@@ -249,8 +253,9 @@ def best_threshold(
     matches: ConfidenceMatches,
     thresholds: Sequence[float] | np.ndarray = DEFAULT_THRESHOLDS,
     average: Average = "micro",
+    fallback: float = 0.5,
 ) -> BestThreshold:
-    """The confidence that maximises overall F1.
+    """The confidence that maximises overall F1 (`fallback` when F1 is 0 at every threshold).
 
     Pass matches computed with iou_type "bbox" for a detector and "segm" for a segmentation model
     (mask F1). F1 is flat between consecutive prediction scores; the middle of the lowest best
@@ -261,11 +266,15 @@ def best_threshold(
         matches: from `match_for_thresholds`.
         thresholds: [S] ascending candidate confidences.
         average: "micro" (pooled counts) or "macro" (mean over classes with ground truth).
+        fallback: the threshold returned, with `found` False, when no threshold has F1 > 0.
     """
     grid = np.asarray(thresholds, dtype=np.float64)
     if grid.ndim != 1 or len(grid) == 0 or (np.diff(grid) <= 0).any():
         raise MetricsInputError("thresholds must be a non-empty ascending 1-D sequence")
     f1 = np.nan_to_num(matches.at(grid).overall(average).f1, nan=-1.0)  # [S]
+    if f1.max() <= 0:
+        metrics = matches.at(fallback)
+        return BestThreshold(fallback, average, metrics, metrics.overall(average), found=False)
     # Equal F1 computed along different paths can differ in the last bits; treat as equal.
     at_peak = f1 >= f1.max() - F1_TIE_TOLERANCE  # [S]
     first = int(np.argmax(at_peak))

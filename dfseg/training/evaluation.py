@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dfseg.config.choices import Decode
 from dfseg.config.tasks import Task, task_spec
 from dfseg.data.dataset import InstanceDataset
 from dfseg.data.loader import build_eval_loader
@@ -25,6 +26,9 @@ from dfseg.runtime.postprocess import EVAL_SETTINGS, to_detections
 from dfseg.structures import ImageAnnotation
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.training.distributed import DistributedContext, gather_to_main
+
+DEFAULT_THRESHOLD = 0.5
+"""The confidence threshold before any validation has found one (the manifest's default)."""
 
 
 @dataclass
@@ -47,6 +51,8 @@ class EvalSettings:
     batch_size: int
     workers: int
     autocast_dtype: torch.dtype | None = None
+    decode: Decode = "topk"
+    nms_iou: float = 0.7
 
 
 @torch.inference_mode()
@@ -65,8 +71,9 @@ def predict_annotations(
         annotations, settings.input_hw, settings.task, "eval", keep_ratio=settings.keep_ratio
     )
     loader = build_eval_loader(dataset, settings.batch_size, settings.workers, device)
-    num_top = min(300, _num_queries(model) * len(class_names))
-    postprocess = DetectionPostprocess(num_top_queries=num_top)
+    per_query = 1 if settings.decode == "one_per_query" else len(class_names)
+    candidates = _num_queries(model) * per_query
+    postprocess = DetectionPostprocess(min(300, candidates), settings.decode, settings.nms_iou)
     predictions: list[ImagePredictions] = []
     for images, targets in loader:
         images = images.to(device, non_blocking=True)
@@ -98,12 +105,14 @@ def evaluate_annotations(
     context: DistributedContext,
     threshold: float | None = None,
     progress: ProgressCallback | None = None,
+    fallback_threshold: float = DEFAULT_THRESHOLD,
 ) -> Evaluation | None:
     """Predict on every rank's share, gather on rank 0 and compute the report there.
 
     Returns:
         The evaluation on the main rank, None on the others. `threshold` None picks the F1-best
-        confidence (masks for segmentation, boxes for detection).
+        confidence (masks for segmentation, boxes for detection), or `fallback_threshold` when
+        F1 is 0 at every confidence (the report's threshold_source says "fallback").
     """
     annotations = list(annotations)
     shard = list(range(context.rank, len(annotations), context.world_size))
@@ -123,7 +132,9 @@ def evaluate_annotations(
     ground_truths = [ImageGroundTruth.from_annotation(a) for a in annotations]
     if not task_spec(settings.task).instance_masks:  # box metrics only, outlines or not
         ground_truths = [_without_masks(gt) for gt in ground_truths]
-    eval_report = build_eval_report(ground_truths, predictions, class_names, threshold=threshold)
+    eval_report = build_eval_report(
+        ground_truths, predictions, class_names, threshold, fallback_threshold=fallback_threshold
+    )
     return Evaluation(eval_report, annotations, ground_truths, predictions)
 
 

@@ -31,6 +31,7 @@ from dfseg.training import artifacts
 from dfseg.training.run_plots import write_run_plots
 
 if TYPE_CHECKING:
+    from dfseg.metrics import EvalReport
     from dfseg.training.evaluation import Evaluation
     from dfseg.training.reports import EpochResult, TrainReport
     from dfseg.training.trainer import Trainer
@@ -97,15 +98,26 @@ class BestCheckpoint(TrainerHook):
         if not result.improved:
             return
         evaluated = evaluation.report
-        group = "mask" if evaluated.threshold_source == "segm" else "box"
         manifest = self.manifest.model_copy(
             update={
                 "threshold": evaluated.threshold,
-                "threshold_source": f"best F1 ({group}) on {self.split}, epoch {result.epoch}",
+                "threshold_source": threshold_description(trainer, evaluated, self.split, result),
                 "metrics": {k: v for k, v in evaluated.to_row().items() if math.isfinite(v)},
             }
         )
         artifacts.save_best(trainer.run.best, trainer.inference_state(), manifest, result.epoch)
+
+
+def threshold_description(
+    trainer: Trainer, evaluated: EvalReport, split: str, result: EpochResult
+) -> str:
+    """How best.pt's threshold was chosen, as the manifest records it."""
+    if evaluated.threshold_source == "fallback":
+        found = trainer.state.threshold_epoch
+        kept = f"kept from epoch {found}" if found is not None else "the default"
+        return f"{kept}: no prediction matched an object on {split} at epoch {result.epoch}"
+    group = "mask" if evaluated.threshold_source == "segm" else "box"
+    return f"best F1 ({group}) on {split}, epoch {result.epoch}"
 
 
 class EarlyStopping(TrainerHook):

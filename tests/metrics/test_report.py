@@ -171,3 +171,22 @@ def test_mask_metrics_with_box_only_instances_equal_pycocotools_with_them_as_cro
     assert report.mask_instances_left_out > 0
     boxes = pycocotools_runner(ground_truths, predictions, "bbox", 3)
     assert report.coco["bbox"]["AP"] == pytest.approx(boxes.stats[0], abs=1e-12)  # all objects
+
+
+def test_a_model_that_matched_nothing_keeps_the_fallback_threshold() -> None:
+    ground_truth = [ImageGroundTruth(np.array([[0, 0, 10, 10]], np.float64), np.array([0]))]
+    far_away = [
+        ImagePredictions(
+            np.array([[50, 50, 60, 60], [70, 70, 90, 90]], np.float64),
+            np.array([0.9, 0.2]),
+            np.array([0, 0]),
+        )
+    ]
+    report = build_eval_report(ground_truth, far_away, ["a"], fallback_threshold=0.37)
+    assert report.threshold_source == "fallback" and report.threshold == 0.37
+    assert report.overall.box.f1 == 0.0  # at 0.37, not a maximum of anything
+    best = best_threshold(match_for_thresholds(ground_truth, far_away), fallback=0.37)
+    assert not best.found and best.threshold == 0.37
+    hit = [ImagePredictions(np.array([[0, 0, 10, 10]], np.float64), np.array([0.8]), np.array([0]))]
+    found = build_eval_report(ground_truth, hit, ["a"], fallback_threshold=0.37)
+    assert found.threshold_source == "bbox" and found.threshold != 0.37

@@ -137,3 +137,21 @@ def test_enabled_tracker_that_is_not_installed_is_a_clear_error(
     monkeypatch.setitem(sys.modules, "mlflow", None)  # importing it now raises ImportError
     with pytest.raises(MissingDependencyError, match="dfseg\\[dev\\]"):
         train_project(tiny_config(tiny_detect_project, **{"train.mlflow": "true"}))
+
+
+def test_best_pt_says_when_its_threshold_is_not_a_tuned_one() -> None:
+    from types import SimpleNamespace
+
+    from dfseg.training.hooks import threshold_description
+
+    result = EpochResult(epoch=3, epochs=5, losses={}, seconds=1.0, images_per_second=1.0, lr=0.1)
+    report = SimpleNamespace(threshold_source="fallback")
+    fresh = SimpleNamespace(state=SimpleNamespace(threshold_epoch=None))
+    text = threshold_description(fresh, report, "val", result)  # type: ignore[arg-type]
+    assert text == "the default: no prediction matched an object on val at epoch 3"
+    later = SimpleNamespace(state=SimpleNamespace(threshold_epoch=2))
+    text = threshold_description(later, report, "val", result)  # type: ignore[arg-type]
+    assert text.startswith("kept from epoch 2:")
+    tuned = SimpleNamespace(threshold_source="segm")
+    text = threshold_description(later, tuned, "val", result)  # type: ignore[arg-type]
+    assert text == "best F1 (mask) on val, epoch 3"
