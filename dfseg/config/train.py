@@ -14,7 +14,15 @@ DecisionMetric = Literal["map50_95", "map50", "f1"]
 class TrainConfig(Section):
     """Optimisation, schedule and run-control settings."""
 
-    epochs: int = Field(50, gt=0)
+    epochs: int = Field(50, gt=0, description="Epochs; with time_budget, the most to train.")
+    time_budget: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Minutes the run may take (like Ultralytics' time=): it trains as many epochs as fit, "
+            "re-planned after each one, schedule included, and ends with a validation."
+        ),
+    )
     batch_size: int = Field(8, gt=0, description="Images per optimizer step per device.")
     accumulate: int = Field(1, ge=1, description="Gradient accumulation steps.")
     lr: float | None = Field(
@@ -22,6 +30,15 @@ class TrainConfig(Section):
     )
     backbone_lr: float | None = Field(None, gt=0, description="Backbone lr; null: size default.")
     weight_decay: float | None = Field(None, ge=0, description="null: the size's default.")
+    layer_lr_decay: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Backbone stage k of 4 learns at backbone_lr * decay^(4 - k) (stem: ^4).",
+    )
+    freeze_backbone_epochs: int = Field(
+        0, ge=0, description="Train with the backbone's weights frozen for the first N epochs."
+    )
     betas: tuple[float, float] = (0.9, 0.999)
     scheduler: Literal["flat_cosine", "onecycle"] = "flat_cosine"
     warmup_epochs: float = Field(1.0, ge=0, description="Linear lr warm-up, in epochs.")

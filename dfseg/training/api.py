@@ -71,6 +71,17 @@ def config_for_resume(last_checkpoint: Path, overrides: Sequence[str]) -> Projec
     overridden = apply_overrides(data, overrides, None)
     config = validate_project(data, None, overridden=overridden)
     done = int(payload["epoch"])
+    budget = payload.get("budget")
+    if (
+        config.train.time_budget is not None
+        and budget is not None
+        and float(budget.get("spent", 0.0)) >= 60 * config.train.time_budget
+        and payload.get("pending_epoch") is None
+    ):
+        raise ResumeError(
+            f"{last_checkpoint}: the run used its time budget ({config.train.time_budget:g} min, "
+            f"{done} epochs); pass train.time_budget=M with more minutes (or null) to train longer"
+        )
     if done >= config.train.epochs and payload.get("pending_epoch") is None:
         raise ResumeError(
             f"{last_checkpoint}: the run already finished {done} of {config.train.epochs} epochs; "
@@ -110,7 +121,7 @@ def train_project(
         data = _load_data(config, context, progress)
         payload = load_payload(resume_from) if resume_from is not None else None
         seed_everything(config.train.seed, 2**31)  # the same initial weights for the same seed
-        model, load = build_project_model(config, len(data.class_names), settings, progress)
+        model, load = build_project_model(config, data.class_names, settings, progress)
         if load is not None and payload is None:
             report(progress, ProgressEvent("load", 0, None, message=_load_message(load)))
         workers = num_workers(config.train, settings)
@@ -246,6 +257,9 @@ def _load_message(load: LoadSummary) -> str:
         parts.append(
             f"re-initialised {len(load.reinitialized)} ({', '.join(load.reinitialized[:4])}...)"
         )
+    if load.mapped_classes:
+        mapped = ", ".join(f"{name} (row {row})" for name, row in load.mapped_classes.items())
+        parts.append(f"class-head rows kept by name for {mapped}")
     if load.rebuilt:
         parts.append(f"rebuilt for this input size: {', '.join(load.rebuilt)}")
     if load.ignored:

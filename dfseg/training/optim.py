@@ -24,6 +24,7 @@ class OptimizerSettings:
     backbone_lr: float
     weight_decay: float
     betas: tuple[float, float] = (0.9, 0.999)
+    layer_lr_decay: float = 1.0  # backbone stage k of n gets backbone_lr * decay ** (n - k)
 
 
 def no_decay_parameter_names(model: nn.Module) -> set[str]:
@@ -38,37 +39,80 @@ def no_decay_parameter_names(model: nn.Module) -> set[str]:
     return names
 
 
+def backbone_depth(name: str) -> int | None:
+    """Position of a backbone parameter from the top: 1 for the last stage, 2 for the one
+    before, ..., and one more than the first stage for the stem; None outside the backbone."""
+    parts = name.split(".")
+    if "backbone" not in parts:
+        return None
+    rest = parts[parts.index("backbone") + 1 :]
+    if rest[:1] == ["stages"] and len(rest) > 1 and rest[1].isdigit():
+        return _NUM_STAGES - int(rest[1])
+    return _NUM_STAGES + 1  # the stem (and anything before the stages)
+
+
+_NUM_STAGES = 4  # HGNetv2 has four stages after its stem
+
+
 def build_optimizer(model: nn.Module, settings: OptimizerSettings) -> torch.optim.AdamW:
-    """AdamW with four groups: backbone / rest x decay / no decay.
+    """AdamW with groups: backbone / rest x decay / no decay (and, with a layer-wise lr decay
+    below 1, one backbone group per stage, earlier stages learning slower).
 
     Every group stores its own `initial_lr`, which the schedule scales (so the backbone keeps its
     own rate through warm-up and decay - a scalar OneCycle max_lr would silently drop it).
     Frozen parameters (requires_grad False) are left out.
     """
     no_decay = no_decay_parameter_names(model)
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {
-        (True, True): [],
-        (True, False): [],
-        (False, True): [],
-        (False, False): [],
-    }
+    groups: dict[tuple[int, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        is_backbone = name.startswith("backbone.") or ".backbone." in name
-        groups[(is_backbone, name not in no_decay)].append(param)
+        depth = backbone_depth(name)
+        if depth is not None and settings.layer_lr_decay == 1.0:
+            depth = 1  # one backbone group
+        groups.setdefault((depth or 0, name not in no_decay), []).append(param)
     param_groups = []
-    for (is_backbone, decays), params in groups.items():
-        if not params:
-            continue
-        lr = settings.backbone_lr if is_backbone else settings.lr
+    for (depth, decays), params in sorted(groups.items(), key=lambda item: item[0]):
+        if depth == 0:
+            lr, label = settings.lr, "head"
+        else:
+            lr = settings.backbone_lr * settings.layer_lr_decay ** (depth - 1)
+            label = "backbone" if settings.layer_lr_decay == 1.0 else f"backbone_depth{depth}"
         param_groups.append(
             {
                 "params": params,
                 "lr": lr,
                 "initial_lr": lr,
                 "weight_decay": settings.weight_decay if decays else 0.0,
-                "name": f"{'backbone' if is_backbone else 'head'}{'' if decays else '_no_decay'}",
+                "name": f"{label}{'' if decays else '_no_decay'}",
             }
         )
     return torch.optim.AdamW(param_groups, lr=settings.lr, betas=settings.betas)
+
+
+class BackboneFreeze:
+    """Freezes the backbone's trainable weights and later gives back exactly those (what the
+    model froze itself, the official L/X stem, stays frozen). Batch-norm statistics still follow
+    the data in training mode. The optimizer keeps their groups: a parameter without a gradient
+    is simply not stepped."""
+
+    def __init__(self) -> None:
+        self._frozen: list[nn.Parameter] = []
+
+    def set(self, model: nn.Module, frozen: bool) -> bool:
+        """Freeze or unfreeze; returns whether anything changed."""
+        if frozen and not self._frozen:
+            self._frozen = [
+                param
+                for name, param in model.named_parameters()
+                if backbone_depth(name) is not None and param.requires_grad
+            ]
+            for param in self._frozen:
+                param.requires_grad_(False)
+            return bool(self._frozen)
+        if not frozen and self._frozen:
+            for param in self._frozen:
+                param.requires_grad_(True)
+            self._frozen = []
+            return True
+        return False

@@ -40,6 +40,8 @@ class LoopSettings:
         decision_metric: what picks best.pt and counts as improvement.
         resume_payload: plain data saved in last.pt beside the weights for `--resume`: the
             project (`config`) and the checkpoint manifest (`manifest`).
+        time_budget: minutes; the run trains as many of `epochs` as fit (None: all of them).
+        freeze_backbone_epochs: the backbone's weights are frozen for the first N epochs.
     """
 
     epochs: int
@@ -47,3 +49,5 @@ class LoopSettings:
     seed: int = 0
     decision_metric: DecisionMetric = "map50_95"
     resume_payload: dict[str, Any] = field(default_factory=dict)
+    time_budget: float | None = None
+    freeze_backbone_epochs: int = 0

@@ -13,6 +13,7 @@ class LoadSummary(BaseModel):
     source: str
     kept: int
     reinitialized: list[str]
+    mapped_classes: dict[str, int] = Field(default_factory=dict)
     rebuilt: list[str]
     ignored: list[str]
 
@@ -42,7 +43,8 @@ class TrainReport(BaseModel):
 
     run_dir: str
     epochs_completed: int
-    epochs: int
+    epochs: int = Field(description="Epochs of the run (as many as fit when time_budget is set).")
+    time_budget: float | None = Field(None, description="train.time_budget in minutes.")
     resumed_from_epoch: int | None = None
     stopped_early: bool = False
     decision_metric: str

@@ -54,6 +54,7 @@ def optimizer_settings(train: TrainConfig, variant: ModelVariant) -> OptimizerSe
         backbone_lr=train.backbone_lr if train.backbone_lr is not None else variant.backbone_lr,
         weight_decay=train.weight_decay if train.weight_decay is not None else variant.weight_decay,
         betas=train.betas,
+        layer_lr_decay=train.layer_lr_decay,
     )
 
 
@@ -75,23 +76,27 @@ def num_workers(train: TrainConfig, settings: Settings) -> int:
 
 def build_project_model(
     config: ProjectConfig,
-    num_classes: int,
+    class_names: list[str],
     settings: Settings,
     progress: ProgressCallback | None = None,
 ) -> tuple[DFine, LoadSummary | None]:
-    """The model, started from `model.pretrained` when set (the load is reported, never silent)."""
-    model = build_model(config.model.size, num_classes, config.project.task, config.data.image_size)
+    """The model, started from `model.pretrained` when set (the load is reported, never silent;
+    class-head rows of classes the checkpoint shares by name are kept)."""
+    model = build_model(
+        config.model.size, len(class_names), config.project.task, config.data.image_size
+    )
     source = _pretrained_source(config, settings.cache_dir, progress)
     if source is None:
         return model, None
     try:
-        load = load_checkpoint(model, source)
+        load = load_checkpoint(model, source, class_names=class_names)
     except CheckpointError as exc:
         raise StartingWeightsError(f"model.pretrained: {exc}") from None
     summary = LoadSummary(
         source=load.source,
         kept=len(load.kept),
         reinitialized=load.reinitialized,
+        mapped_classes=load.mapped_classes,
         rebuilt=load.rebuilt,
         ignored=load.ignored,
     )
@@ -154,7 +159,12 @@ def build_training_parts(
     wrapped: nn.Module = model
     if context.is_distributed:
         device_ids = [context.device.index] if context.device.type == "cuda" else None
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        wrapped = nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=device_ids,
+            # a frozen backbone gets no gradients for a while; DDP must not wait for them
+            find_unused_parameters=train.freeze_backbone_epochs > 0,
+        )
     batches = math.ceil(len(train_images) / (train.batch_size * context.world_size))
     steps_per_epoch = max(1, math.ceil(batches / train.accumulate))
     dtype = autocast_dtype(train, context.device)
@@ -189,6 +199,8 @@ def build_training_parts(
         batch_size=train.batch_size,
         workers=workers,
         autocast_dtype=dtype,
+        decode=config.model.decode,
+        nms_iou=config.model.nms_iou,
     )
     return TrainingParts(wrapped, model, tools, dataset, loader, eval_settings, steps_per_epoch)
 
@@ -201,6 +213,8 @@ def loop_settings(config: ProjectConfig, class_names: list[str]) -> LoopSettings
         val_every=train.val_every,
         seed=train.seed,
         decision_metric=train.decision_metric,
+        time_budget=train.time_budget,
+        freeze_backbone_epochs=train.freeze_backbone_epochs,
         resume_payload={
             "config": config.model_dump(mode="json"),
             "manifest": build_manifest(config, class_names).model_dump(mode="json"),

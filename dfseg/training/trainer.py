@@ -14,10 +14,11 @@ plots are `TrainerHook`s (`dfseg.training.hooks`).
 from __future__ import annotations
 
 import copy
+import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,14 +26,23 @@ import torch
 
 from dfseg.structures.progress import ProgressCallback
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder
+from dfseg.training.budget import TimeBudget
 from dfseg.training.checkpoint_io import load_payload, save_atomic
 from dfseg.training.distributed import DistributedContext, barrier, broadcast_from_main
-from dfseg.training.evaluation import Evaluation, decision_score, evaluate_annotations
+from dfseg.training.evaluation import (
+    DEFAULT_THRESHOLD,
+    Evaluation,
+    decision_score,
+    evaluate_annotations,
+)
 from dfseg.training.hooks import TrainerHook, run_files
 from dfseg.training.loop import EpochLosses, StepState, train_one_epoch
+from dfseg.training.optim import BackboneFreeze
 from dfseg.training.parts import LoopSettings, TrainingParts
 from dfseg.training.project_data import ProjectData
 from dfseg.training.reports import EpochResult, LoadSummary, TrainReport
+
+logger = logging.getLogger("dfseg.train")
 
 
 @dataclass
@@ -44,6 +54,9 @@ class RunState:
     best_epoch: int | None = None
     stale_epochs: int = 0
     steps: StepState = field(default_factory=StepState)
+    threshold: float | None = None  # the last F1-best threshold a validation found
+    threshold_epoch: int | None = None
+    planned_epochs: int | None = None  # set by a time budget
 
 
 class Trainer:
@@ -85,6 +98,12 @@ class Trainer:
         self.resumed_from: int | None = None
         self.pending: EpochResult | None = None  # trained, saved, not yet validated (resume)
         self._stop_requested = False
+        self._freeze = BackboneFreeze()
+        self.budget = (
+            TimeBudget.from_minutes(settings.time_budget, settings.epochs, settings.val_every)
+            if settings.time_budget is not None
+            else None
+        )
 
     def request_stop(self) -> None:
         """End the run after the current epoch (a hook's decision, e.g. early stopping)."""
@@ -106,7 +125,13 @@ class Trainer:
             best_epoch=payload.get("best_epoch"),
             stale_epochs=int(payload.get("stale_epochs", 0)),
             steps=StepState(optimizer_steps=int(payload["optimizer_steps"])),
+            threshold=payload.get("threshold"),
+            threshold_epoch=payload.get("threshold_epoch"),
         )
+        if self.budget is not None and payload.get("budget") is not None:
+            # re-planned with the (possibly new) budget and epochs the resumed run was given
+            self.budget.load_state_dict(payload["budget"])
+            self._set_plan(self.budget.planned_epochs(self.state.next_epoch))
         self.resumed_from = self.state.next_epoch
         if payload.get("pending_epoch") is not None:
             self.pending = EpochResult.model_validate(payload["pending_epoch"])
@@ -115,23 +140,50 @@ class Trainer:
 
     def fit(self) -> TrainReport:
         started = time.perf_counter()
-        epochs = self.settings.epochs
         stopped_early = False
         pending, self.pending = self.pending, None
         if pending is not None:  # resumed after a crash in this epoch's validation
             stopped_early = self._end_epoch(pending, saved=True)
-        for epoch in range(self.state.next_epoch, epochs):
-            if stopped_early:
-                break
-            result = self._train_epoch(epoch, epochs)
+        while self.state.next_epoch < self.planned_epochs and not stopped_early:
+            epoch = self.state.next_epoch
+            epoch_started = time.perf_counter()
+            result = self._train_epoch(epoch, self.planned_epochs)
             self.state.next_epoch = epoch + 1
+            self._replan(result, time.perf_counter() - epoch_started)
             stopped_early = self._end_epoch(result, saved=False)
         barrier(self.context)
         return self._finish(started, stopped_early)
 
+    @property
+    def planned_epochs(self) -> int:
+        """Epochs of the run: `train.epochs`, or as many as fit in `train.time_budget`."""
+        return self.state.planned_epochs or self.settings.epochs
+
+    def _replan(self, result: EpochResult, train_seconds: float) -> None:
+        """With a time budget: lay the run out for the epochs that fit, given this epoch's cost
+        (the lr schedule and the mosaic-off window follow the plan)."""
+        budget = self.budget
+        if budget is None:
+            return
+        budget.record_training(train_seconds)
+        due = result.epoch % self.settings.val_every == 0
+        planned = budget.planned_epochs(result.epoch, validation_pending=due)
+        self._set_plan(int(broadcast_from_main(planned, self.context)))
+        result.epochs = self.planned_epochs
+
+    def _set_plan(self, planned: int) -> None:
+        self.state.planned_epochs = planned
+        tools = self.parts.tools
+        tools.schedule = replace(
+            tools.schedule, total_steps=max(1, self.parts.steps_per_epoch * planned)
+        )
+
     def _train_epoch(self, epoch: int, epochs: int) -> EpochResult:
         seed_everything(self.settings.seed, epoch)
         self.parts.train_dataset.set_epoch(epoch, epochs)
+        frozen = epoch < self.settings.freeze_backbone_epochs
+        if self._freeze.set(self.parts.raw_model, frozen) and self.context.is_main:
+            logger.info("epoch %d: backbone %s", epoch + 1, "frozen" if frozen else "unfrozen")
         losses = train_one_epoch(
             self.parts.model,
             self.parts.train_loader,
@@ -154,7 +206,12 @@ class Trainer:
         if result.epoch % self.settings.val_every == 0 or result.epoch == result.epochs:
             if self.context.is_main and not saved:
                 self._save_last(pending=result)  # a crash in validation loses no training
+            validation_started = time.perf_counter()
             self._validate(result)
+            if self.budget is not None:  # the plan, now that validation's cost is known
+                self.budget.record_validation(time.perf_counter() - validation_started)
+                planned = self.budget.planned_epochs(result.epoch)
+                self._set_plan(int(broadcast_from_main(planned, self.context)))
         if self.context.is_main:
             self._save_last()
         for hook in self.hooks:
@@ -169,9 +226,26 @@ class Trainer:
             self.parts.eval_settings,
             self.context,
             progress=self.progress,
+            fallback_threshold=(
+                self.state.threshold if self.state.threshold is not None else DEFAULT_THRESHOLD
+            ),
         )
         if evaluation is None:  # not the main rank
             return
+        if evaluation.report.threshold_source == "fallback":
+            logger.warning(
+                "epoch %d: no prediction matched an object on %s (F1 0 at every confidence); "
+                "keeping the threshold %.3f (%s)",
+                result.epoch,
+                self.eval_name,
+                evaluation.report.threshold,
+                f"found at epoch {self.state.threshold_epoch}"
+                if self.state.threshold_epoch is not None
+                else "the default",
+            )
+        else:
+            self.state.threshold = evaluation.report.threshold
+            self.state.threshold_epoch = result.epoch
         score = decision_score(evaluation.report, self.settings.decision_metric)
         result.evaluation, result.eval_split, result.score = (
             evaluation.report,
@@ -216,6 +290,10 @@ class Trainer:
                 "best_score": self.state.best_score,
                 "best_epoch": self.state.best_epoch,
                 "stale_epochs": self.state.stale_epochs,
+                "threshold": self.state.threshold,
+                "threshold_epoch": self.state.threshold_epoch,
+                "planned_epochs": self.state.planned_epochs,
+                "budget": self.budget.state_dict() if self.budget is not None else None,
                 "pending_epoch": None if pending is None else pending.model_dump(mode="json"),
                 **self.settings.resume_payload,
             },
@@ -240,7 +318,8 @@ class Trainer:
         result = TrainReport(
             run_dir=str(self.run.path),
             epochs_completed=self.state.next_epoch,
-            epochs=self.settings.epochs,
+            epochs=self.planned_epochs,
+            time_budget=self.settings.time_budget,
             resumed_from_epoch=self.resumed_from,
             stopped_early=stopped_early,
             decision_metric=self.settings.decision_metric,
