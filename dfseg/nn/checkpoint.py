@@ -44,6 +44,8 @@ class LoadReport:
             head missing from a detection checkpoint).
         rebuilt: size-dependent buffers computed for the model's own input size instead.
         ignored: checkpoint keys the model does not have.
+        mapped_classes: with `class_names`, the project classes whose class-head rows were
+            taken from the same-named class of the checkpoint (name -> row there).
     """
 
     source: str
@@ -52,6 +54,7 @@ class LoadReport:
     reinitialized: list[str] = field(default_factory=list)
     rebuilt: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    mapped_classes: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line: counts per category."""
@@ -160,7 +163,10 @@ def _plan(
 
 
 def load_checkpoint(
-    model: DFine, source: Path | str | dict[str, Any], strict: bool = False
+    model: DFine,
+    source: Path | str | dict[str, Any],
+    strict: bool = False,
+    class_names: list[str] | None = None,
 ) -> LoadReport:
     """Load weights into `model` in place.
 
@@ -168,6 +174,9 @@ def load_checkpoint(
         model: a (non-deployed) `DFine`.
         source: checkpoint file or an already loaded checkpoint dict.
         strict: demand an exact key and shape match (size-dependent buffers included).
+        class_names: the model's class names; when the class heads differ in size, the rows of
+            classes the checkpoint also has (by name: a dfseg checkpoint's manifest, or COCO's 80
+            for an official checkpoint with 80 classes) are kept instead of re-initialised.
 
     Returns:
         A `LoadReport`. Class heads and `denoising_class_embed` whose shape differs (another
@@ -190,8 +199,57 @@ def load_checkpoint(
     to_load = _plan(model_state, state_dict, report)
     if any(key.startswith(CLASS_DEPENDENT_PREFIXES) for key in report.reinitialized):
         model.decoder.reset_class_heads()
+        if class_names is not None:
+            source_names = _source_class_names(checkpoint, state_dict)
+            if source_names is not None:
+                _copy_class_rows(model, state_dict, class_names, source_names, report)
     result = model.load_state_dict(to_load, strict=False)
     unexpected_missing = set(result.missing_keys) - set(report.reinitialized) - set(report.rebuilt)
     if unexpected_missing:  # a key present in model_state but refused by load_state_dict
         raise CheckpointError(f"{label}: could not load {sorted(unexpected_missing)[:10]}")
     return report
+
+
+def _source_class_names(checkpoint: Any, state_dict: dict[str, Tensor]) -> list[str] | None:
+    """The checkpoint's class names: its dfseg manifest's, or COCO's for an official 80-class
+    head; None when unknown (e.g. Objects365)."""
+    from dfseg.config.coco_classes import COCO_CLASSES
+
+    manifest = checkpoint.get("manifest") if isinstance(checkpoint, dict) else None
+    if isinstance(manifest, dict) and isinstance(manifest.get("class_names"), list):
+        return [str(name) for name in manifest["class_names"]]
+    bias = state_dict.get("decoder.enc_score_head.bias")
+    if bias is not None and bias.shape[0] == len(COCO_CLASSES):
+        return list(COCO_CLASSES)
+    return None
+
+
+@torch.no_grad()
+def _copy_class_rows(
+    model: DFine,
+    state_dict: dict[str, Tensor],
+    class_names: list[str],
+    source_names: list[str],
+    report: LoadReport,
+) -> None:
+    """Copy the class-head rows of same-named classes into the freshly initialised heads."""
+    from dfseg.config.coco_classes import class_rows
+
+    pairs = [
+        (i, row) for i, row in enumerate(class_rows(class_names, source_names)) if row is not None
+    ]
+    if not pairs:
+        return
+    ours = torch.tensor([i for i, _ in pairs])
+    theirs = torch.tensor([row for _, row in pairs])
+    model_state = model.state_dict()
+    for key in report.reinitialized:
+        if not key.startswith(CLASS_DEPENDENT_PREFIXES) or key not in state_dict:
+            continue
+        target, stored = model_state[key], state_dict[key]
+        if target.shape[1:] != stored.shape[1:]:
+            continue
+        target[ours] = stored[theirs].to(target.dtype)
+        if key.startswith("decoder.denoising_class_embed."):
+            target[-1] = stored[-1].to(target.dtype)  # the padding ("no class") row
+    report.mapped_classes = {class_names[i]: row for i, row in pairs}
