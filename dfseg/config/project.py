@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from dfseg.config.base import Section, resolve_path
+from dfseg.config.choices import Decode
 from dfseg.config.deploy import BenchConfig, ExportConfig, InferConfig
 from dfseg.config.tasks import Task
 from dfseg.config.train import AugmentConfig, TrainConfig
@@ -193,6 +194,15 @@ class ModelSection(Section):
     official weights: `dfseg.config.variants.MODEL_VARIANTS`)."""
 
     size: ModelSize = "s"
+    decode: Decode = Field(
+        "topk",
+        description=(
+            "How detections are chosen from the queries, in validation, export and every backend "
+            "alike: topk (query, class) pairs, one_per_query (best class of each query), or nms "
+            "(topk, then class-aware Fast NMS at nms_iou)."
+        ),
+    )
+    nms_iou: float = Field(0.7, gt=0, le=1, description="Overlap above which nms drops a box.")
     pretrained: str | None = Field(
         None,
         description=(

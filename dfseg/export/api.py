@@ -118,7 +118,7 @@ def _prepare(
     if input_hw != trained_hw:
         model.set_image_size(input_hw)  # type: ignore[arg-type]
     model.deploy(fuse_backbone=True)
-    graph = InferenceGraph(model, top_k=options.top_k).eval()
+    graph = InferenceGraph(model, options.top_k, manifest.decode, manifest.nms_iou).eval()
     manifest = _base_manifest(manifest, source, options, input_hw)  # type: ignore[arg-type]
     images = parity_images(source.project, options.parity_images, input_hw)  # type: ignore[arg-type]
     batch, _ = preprocess_batch(images.images, manifest.preprocessing)

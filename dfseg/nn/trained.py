@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from dfseg.config.choices import Decode
 from dfseg.config.tasks import task_spec
 from dfseg.nn.build import build_described_model
 from dfseg.nn.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
@@ -90,12 +91,15 @@ class InferenceGraph(nn.Module):
     Args:
         model: a `DFine` (deployed or not), eval mode.
         top_k: K, detections kept per image.
+        decode, nms_iou: how the K are chosen (`DetectionPostprocess`).
     """
 
-    def __init__(self, model: DFine, top_k: int = 300) -> None:
+    def __init__(
+        self, model: DFine, top_k: int = 300, decode: Decode = "topk", nms_iou: float = 0.7
+    ) -> None:
         super().__init__()
         self.model = model
-        self.postprocess = DetectionPostprocess(top_k)
+        self.postprocess = DetectionPostprocess(top_k, decode, nms_iou)
         self.output_names = list(task_spec(model.description.task).outputs)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:

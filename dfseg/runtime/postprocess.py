@@ -74,6 +74,7 @@ def to_detections(
     labels = raw.labels[index].astype(np.int64, copy=False)  # [K]
     thresholds = settings.thresholds(len(class_names))
     wanted = scores >= thresholds[np.clip(labels, 0, len(class_names) - 1)]
+    wanted &= scores > 0  # score 0: dropped by the graph's NMS (decode "nms")
     if settings.classes is not None:
         wanted &= np.isin(labels, list(settings.classes))
     keep = np.flatnonzero(wanted)

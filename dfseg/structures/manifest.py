@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dfseg.config.choices import Decode
 from dfseg.config.tasks import Task
 from dfseg.config.variants import ModelSize
 from dfseg.errors import DfsegError
@@ -77,6 +78,8 @@ class ArtifactManifest(BaseModel):
     dynamic_batch: bool = False
     dynamic_size: bool = Field(False, description="Any input size (rectangular inference).")
     top_k: int = Field(300, description="Detections per image the model outputs.")
+    decode: Decode = Field("topk", description="How the top_k are chosen (nn.postprocess).")
+    nms_iou: float = Field(0.7, description="IoU of decode 'nms'.")
     outputs: list[str] = Field(default_factory=list, description="Output names, in order.")
     source_checkpoint: str | None = None
     source_sha256: str | None = None

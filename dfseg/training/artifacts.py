@@ -39,6 +39,8 @@ def build_manifest(config: ProjectConfig, class_names: list[str]) -> ArtifactMan
         ),
         class_names=class_names,
         preprocessing=Preprocessing(input_size=(height, width), keep_ratio=config.data.keep_ratio),
+        decode=config.model.decode,
+        nms_iou=config.model.nms_iou,
         dfseg_version=__version__,
     )
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dfseg.nn import mask_logits
-from dfseg.nn.postprocess import DetectionPostprocess
+from dfseg.nn.postprocess import DetectionPostprocess, fast_nms_keep
 
 
 def _outputs(
@@ -59,14 +59,64 @@ def test_mask_logits_only_for_selected_queries() -> None:
         torch.testing.assert_close(result["mask_logits"][b], all_masks[b, result["query_index"][b]])
 
 
+def test_fast_nms_drops_same_class_overlaps_only() -> None:
+    boxes = torch.tensor(
+        [[[0, 0, 10, 10], [0, 0, 10, 9], [0, 0, 10, 9.5], [0, 0, 10, 5], [50, 50, 60, 60]]],
+        dtype=torch.float32,
+    )  # sorted by score; IoU(0, 1) = 0.9, IoU(0, 2) = 0.95, IoU(0, 3) = 0.5
+    labels = torch.tensor([[0, 0, 1, 0, 0]])
+    keep = fast_nms_keep(boxes, labels, iou_threshold=0.7)
+    # 1 overlaps the better 0 of its class; 2 is another class; 3 overlaps too little; 4 is apart
+    assert keep.tolist() == [[True, False, True, True, True]]
+    assert fast_nms_keep(boxes, labels, iou_threshold=0.95).tolist() == [[True] * 5]
+
+
+def test_one_label_per_query_takes_each_querys_best_class() -> None:
+    outputs = _outputs(2)
+    result = DetectionPostprocess(num_top_queries=6, decode="one_per_query")(
+        outputs, torch.tensor([[64, 48], [64, 48]])
+    )
+    for b in range(2):
+        best, label = torch.sigmoid(outputs["pred_logits"][b]).max(dim=-1)  # [Q]
+        order = torch.argsort(best, descending=True)[:6]
+        assert result["query_index"][b].tolist() == order.tolist()  # each query at most once
+        assert result["labels"][b].tolist() == label[order].tolist()
+        torch.testing.assert_close(result["scores"][b], best[order])
+
+
+def test_nms_decoding_zeroes_and_sorts_last_what_it_drops() -> None:
+    outputs = _outputs(1, queries=12, classes=2)
+    outputs["pred_boxes"][0, :6] = torch.tensor([0.5, 0.5, 0.2, 0.2])  # six copies of one box
+    for k in range(6, 12):  # and six small boxes apart from each other and from it
+        outputs["pred_boxes"][0, k] = torch.tensor([0.05 + 0.15 * (k - 6), 0.1, 0.04, 0.04])
+    sizes = torch.tensor([[64, 64]])
+    plain = DetectionPostprocess(num_top_queries=20)(outputs, sizes)
+    nms = DetectionPostprocess(num_top_queries=20, decode="nms", nms_iou=0.7)(outputs, sizes)
+    kept = nms["scores"][0] > 0
+    # of the duplicates, one detection per class survives; the other rows are unchanged
+    copies = (plain["query_index"][0] < 6).sum().item()
+    labels_of_copies = set(plain["labels"][0][plain["query_index"][0] < 6].tolist())
+    assert int(kept.sum()) == 20 - copies + len(labels_of_copies)
+    assert not kept[int(kept.sum()) :].any()  # dropped rows come last
+    scores = nms["scores"][0]
+    assert torch.all(scores[:-1] >= scores[1:])
+    rows = zip(
+        nms["query_index"][0].tolist(), nms["labels"][0].tolist(), kept.tolist(), strict=True
+    )
+    survivors = {(q, c) for q, c, k in rows if k}
+    pairs = set(zip(plain["query_index"][0].tolist(), plain["labels"][0].tolist(), strict=True))
+    assert survivors <= pairs
+
+
 @pytest.mark.export
-def test_onnx_export_has_a_free_batch_dimension() -> None:
+@pytest.mark.parametrize("decode", ["topk", "one_per_query", "nms"])
+def test_onnx_export_has_a_free_batch_dimension(decode: str) -> None:
     ort = pytest.importorskip("onnxruntime")
 
     class Wrapper(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.post = DetectionPostprocess(num_top_queries=6)
+            self.post = DetectionPostprocess(num_top_queries=6, decode=decode)  # type: ignore[arg-type]
 
         def forward(self, logits, boxes, embeds, features, sizes):  # type: ignore[no-untyped-def]
             out = self.post(

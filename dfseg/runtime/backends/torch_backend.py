@@ -58,7 +58,8 @@ class TorchBackend(Backend):
         model, manifest = load_trained_model(path)
         device = torch.device(options.device or "cpu")
         model.deploy(fuse_backbone=True, channels_last=device.type == "cpu")
-        graph = InferenceGraph(model, top_k=manifest.top_k).to(device).eval()
+        graph = InferenceGraph(model, manifest.top_k, manifest.decode, manifest.nms_iou)
+        graph = graph.to(device).eval()
         return cls(path, manifest, options, graph)
 
     @property
