@@ -103,6 +103,11 @@ def render_summary(report: TrainReport) -> None:
         out.print(render.eval_table(report.final, f"best checkpoint on {report.eval_split}"))
     if report.stopped_early:
         out.print(f"stopped early after {report.epochs_completed} epochs (no improvement)")
+    elif report.time_budget is not None:
+        out.print(
+            f"time budget {report.time_budget:g} min: {report.epochs_completed} of "
+            f"{report.max_epochs} epochs fitted (the schedule was laid out for them)"
+        )
     if report.best_epoch is not None and report.best_score is not None:
         out.print(
             f"best epoch {report.best_epoch}: {report.decision_metric} {report.best_score:.4f}; "

@@ -45,6 +45,7 @@ class TrainReport(BaseModel):
     epochs_completed: int
     epochs: int = Field(description="Epochs of the run (as many as fit when time_budget is set).")
     time_budget: float | None = Field(None, description="train.time_budget in minutes.")
+    max_epochs: int | None = Field(None, description="train.epochs (the most a budget allows).")
     resumed_from_epoch: int | None = None
     stopped_early: bool = False
     decision_metric: str

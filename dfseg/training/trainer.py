@@ -320,6 +320,7 @@ class Trainer:
             epochs_completed=self.state.next_epoch,
             epochs=self.planned_epochs,
             time_budget=self.settings.time_budget,
+            max_epochs=self.settings.epochs,
             resumed_from_epoch=self.resumed_from,
             stopped_early=stopped_early,
             decision_metric=self.settings.decision_metric,

@@ -54,6 +54,15 @@ def test_resume_of_a_finished_run_says_how_to_extend(trained: Path) -> None:
     assert "epoch 2/2" in extended.output
 
 
+def test_a_time_budget_ends_the_run_and_says_how_many_epochs_fitted(trained: Path) -> None:
+    result = runner.invoke(
+        app, ["train", str(trained), *FAST, "train.epochs=4", "train.time_budget=0.001"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "time budget 0.001 min: 1 of 4 epochs fitted" in result.output
+    assert "epoch 1/1" in result.output  # the plan, not the 4 asked for
+
+
 def test_info_counts_parameters() -> None:
     result = runner.invoke(app, ["info", "--size", "n", "--image-size", "256", "256", "--json"])
     assert result.exit_code == 0, result.output
