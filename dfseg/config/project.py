@@ -203,6 +203,12 @@ class ModelSection(Section):
         ),
     )
     nms_iou: float = Field(0.7, gt=0, le=1, description="Overlap above which nms drops a box.")
+    num_queries: int = Field(
+        300,
+        ge=1,
+        le=300,
+        description="Decoder queries (official 300); no weight depends on it.",
+    )
     pretrained: str | None = Field(
         None,
         description=(

@@ -30,6 +30,7 @@ from dfseg.export.report import ArtifactReport, ExportReport
 from dfseg.export.source import ExportSource, file_sha256, parity_images
 from dfseg.export.tensorrt_export import ENGINE_FILE, export_tensorrt
 from dfseg.nn.model import DFine
+from dfseg.nn.postprocess import max_detections
 from dfseg.nn.trained import InferenceGraph, load_trained_model
 from dfseg.runtime.backends import BackendOptions, backend_class
 from dfseg.runtime.backends.onnxruntime_backend import METADATA_KEY, import_onnxruntime
@@ -118,7 +119,13 @@ def _prepare(
     if input_hw != trained_hw:
         model.set_image_size(input_hw)  # type: ignore[arg-type]
     model.deploy(fuse_backbone=True)
-    graph = InferenceGraph(model, options.top_k, manifest.decode, manifest.nms_iou).eval()
+    description = manifest.model
+    top_k = min(
+        options.top_k,
+        max_detections(description.num_queries, description.num_classes, manifest.decode),
+    )
+    options = options.model_copy(update={"top_k": top_k})
+    graph = InferenceGraph(model, top_k, manifest.decode, manifest.nms_iou).eval()
     manifest = _base_manifest(manifest, source, options, input_hw)  # type: ignore[arg-type]
     images = parity_images(source.project, options.parity_images, input_hw)  # type: ignore[arg-type]
     batch, _ = preprocess_batch(images.images, manifest.preprocessing)

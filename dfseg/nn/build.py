@@ -12,17 +12,21 @@ from dfseg.nn.hgnetv2 import HGNetv2
 from dfseg.nn.hybrid_encoder import HybridEncoder
 from dfseg.nn.mask_head import MaskHead
 from dfseg.nn.model import DFine, ModelSpecError, check_image_size
-from dfseg.structures.manifest import ModelDescription
+from dfseg.structures.manifest import DEFAULT_QUERIES, ModelDescription
 
 
 def describe_model(
-    size: str, num_classes: int, task: str = "detect", image_size: tuple[int, int] = (640, 640)
+    size: str,
+    num_classes: int,
+    task: str = "detect",
+    image_size: tuple[int, int] = (640, 640),
+    num_queries: int = DEFAULT_QUERIES,
 ) -> ModelDescription:
     """A checked `ModelDescription`.
 
     Raises:
-        ModelSpecError: unknown size or task, bad class count or image size, or an input too
-            small for the 300 queries.
+        ModelSpecError: unknown size or task, bad class count, image size or query count, or an
+            input too small for the queries.
     """
     if size not in MODEL_VARIANTS:
         sizes = list(MODEL_VARIANTS)
@@ -32,12 +36,14 @@ def describe_model(
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ModelSpecError(f"num_classes must be a positive integer, got {num_classes!r}")
     check_image_size(image_size)
+    if not isinstance(num_queries, int) or not 1 <= num_queries <= DEFAULT_QUERIES:
+        raise ModelSpecError(f"num_queries must be 1..{DEFAULT_QUERIES}, got {num_queries!r}")
     height, width = int(image_size[0]), int(image_size[1])
     num_anchors = sum((height // s) * (width // s) for s in MODEL_VARIANTS[size].feat_strides)
-    if num_anchors < 300:
+    if num_anchors < num_queries:
         raise ModelSpecError(
             f"image_size {(height, width)} gives {num_anchors} anchors for size {size!r}, fewer "
-            "than the 300 queries; use a larger input size"
+            f"than the {num_queries} queries; use a larger input size or fewer model.num_queries"
         )
     try:
         return ModelDescription(
@@ -45,13 +51,14 @@ def describe_model(
             num_classes=num_classes,
             task=task,
             image_size=(height, width),
+            num_queries=num_queries,
         )
     except ValidationError as exc:  # unreachable after the checks above, kept as a guard
         raise ModelSpecError(str(exc)) from None
 
 
 def _build_parts(
-    variant: ModelVariant, num_classes: int, image_size: tuple[int, int]
+    variant: ModelVariant, num_classes: int, image_size: tuple[int, int], num_queries: int
 ) -> tuple[HGNetv2, HybridEncoder, DFineDecoder]:
     backbone = HGNetv2(
         variant.backbone,
@@ -75,6 +82,7 @@ def _build_parts(
     )
     decoder = DFineDecoder(
         num_classes=num_classes,
+        num_queries=num_queries,
         hidden_dim=variant.decoder_hidden_dim,
         feat_channels=(variant.encoder_hidden_dim,) * num_levels,
         feat_strides=variant.feat_strides,
@@ -92,6 +100,7 @@ def build_model(
     num_classes: int,
     task: Task | str = "detect",
     image_size: tuple[int, int] = (640, 640),
+    num_queries: int = DEFAULT_QUERIES,
 ) -> DFine:
     """Build a randomly initialised D-FINE of a registered size.
 
@@ -101,6 +110,8 @@ def build_model(
         task: a registered task; tasks with instance masks add the mask head.
         image_size: (height, width) the anchors and position embeddings are cached for;
             multiples of 32. Other sizes still work (generated on the fly).
+        num_queries: decoder queries (official: 300). Fewer suit datasets with few objects per
+            image; no weight depends on it, so every checkpoint loads whatever the count.
 
     Returns:
         A `DFine` in training mode whose state-dict keys match the official checkpoints
@@ -109,9 +120,11 @@ def build_model(
     Raises:
         ModelSpecError: unknown size or task, bad class count or image size.
     """
-    description = describe_model(size, num_classes, task, image_size)
+    description = describe_model(size, num_classes, task, image_size, num_queries)
     variant = MODEL_VARIANTS[description.size]
-    backbone, encoder, decoder = _build_parts(variant, num_classes, description.image_size)
+    backbone, encoder, decoder = _build_parts(
+        variant, num_classes, description.image_size, description.num_queries
+    )
     mask_head = None
     if TASKS[description.task].instance_masks:
         mask_head = MaskHead(
@@ -126,5 +139,9 @@ def build_model(
 def build_described_model(description: ModelDescription) -> DFine:
     """`build_model` from a stored description (a checkpoint's or an export's manifest)."""
     return build_model(
-        description.size, description.num_classes, description.task, description.image_size
+        description.size,
+        description.num_classes,
+        description.task,
+        description.image_size,
+        description.num_queries,
     )

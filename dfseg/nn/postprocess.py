@@ -84,6 +84,12 @@ class DetectionPostprocess(nn.Module):
         return result
 
 
+def max_detections(num_queries: int, num_classes: int, decode: Decode) -> int:
+    """The most detections a decoding can give per image: every (query, class) pair, or one per
+    query for "one_per_query"."""
+    return num_queries * (1 if decode == "one_per_query" else num_classes)
+
+
 def fast_nms_keep(boxes_xyxy: Tensor, labels: Tensor, iou_threshold: float) -> Tensor:
     """Class-aware Fast NMS over detections sorted by descending score.
 

@@ -18,6 +18,7 @@ from dfseg.config.tasks import Task
 from dfseg.config.variants import ModelSize
 from dfseg.errors import DfsegError
 
+DEFAULT_QUERIES = 300  # official D-FINE
 ArtifactFormat = Literal["checkpoint", "onnx", "openvino", "tensorrt"]
 Precision = Literal["fp32", "fp16", "bf16", "int8", "default"]
 MANIFEST_FILE = "manifest.json"
@@ -39,6 +40,7 @@ class ModelDescription(BaseModel):
         num_classes: number of classes (ids 0..num_classes-1).
         task: a task of `dfseg.config.tasks.TASKS`.
         image_size: (height, width) of the input the model is built for, multiples of 32.
+        num_queries: decoder queries (official D-FINE: 300).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,6 +49,7 @@ class ModelDescription(BaseModel):
     num_classes: int = Field(gt=0)
     task: Task = "detect"
     image_size: tuple[int, int] = (640, 640)
+    num_queries: int = Field(DEFAULT_QUERIES, gt=0, le=DEFAULT_QUERIES)
 
 
 class Preprocessing(BaseModel):

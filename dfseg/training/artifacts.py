@@ -36,6 +36,7 @@ def build_manifest(config: ProjectConfig, class_names: list[str]) -> ArtifactMan
             num_classes=len(class_names),
             task=config.project.task,
             image_size=(height, width),
+            num_queries=config.model.num_queries,
         ),
         class_names=class_names,
         preprocessing=Preprocessing(input_size=(height, width), keep_ratio=config.data.keep_ratio),

@@ -20,7 +20,7 @@ from dfseg.config.tasks import Task, task_spec
 from dfseg.data.dataset import InstanceDataset
 from dfseg.data.loader import build_eval_loader
 from dfseg.metrics import EvalReport, ImageGroundTruth, ImagePredictions, build_eval_report
-from dfseg.nn.postprocess import DetectionPostprocess
+from dfseg.nn.postprocess import DetectionPostprocess, max_detections
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.runtime.postprocess import EVAL_SETTINGS, to_detections
 from dfseg.structures import ImageAnnotation
@@ -71,8 +71,7 @@ def predict_annotations(
         annotations, settings.input_hw, settings.task, "eval", keep_ratio=settings.keep_ratio
     )
     loader = build_eval_loader(dataset, settings.batch_size, settings.workers, device)
-    per_query = 1 if settings.decode == "one_per_query" else len(class_names)
-    candidates = _num_queries(model) * per_query
+    candidates = max_detections(_num_queries(model), len(class_names), settings.decode)
     postprocess = DetectionPostprocess(min(300, candidates), settings.decode, settings.nms_iou)
     predictions: list[ImagePredictions] = []
     for images, targets in loader:

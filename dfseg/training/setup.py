@@ -83,7 +83,11 @@ def build_project_model(
     """The model, started from `model.pretrained` when set (the load is reported, never silent;
     class-head rows of classes the checkpoint shares by name are kept)."""
     model = build_model(
-        config.model.size, len(class_names), config.project.task, config.data.image_size
+        config.model.size,
+        len(class_names),
+        config.project.task,
+        config.data.image_size,
+        config.model.num_queries,
     )
     source = _pretrained_source(config, settings.cache_dir, progress)
     if source is None:
