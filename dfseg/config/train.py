@@ -49,7 +49,14 @@ class TrainConfig(Section):
     grad_clip: float = Field(0.1, ge=0, description="Max gradient norm; 0 disables clipping.")
     ema: bool = True
     ema_decay: float = Field(0.9999, gt=0, lt=1)
-    ema_warmup: int = Field(1000, ge=0, description="EMA warm-up in optimizer updates.")
+    ema_warmup: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "EMA warm-up in optimizer updates; null: fitted to the run's length, so the average "
+            "covers about its last tenth (D-FINE's 1000 suits runs of 10k+ updates)."
+        ),
+    )
     amp: Literal["auto", "bf16", "fp16", "off"] = Field(
         "auto", description="CUDA mixed precision; auto picks bf16 where supported, else fp16."
     )

@@ -49,6 +49,15 @@ class ModelEMA:
         self.updates = int(state["updates"])
 
 
+def fitted_warmup(total_updates: int, window_fraction: float = 0.1) -> int:
+    """A warm-up for which the EMA at the run's end averages about `window_fraction` of its
+    updates: the averaging window 1 / (1 - d) of d = 1 - exp(-u / w) is exp(u / w), so
+    w = u / ln(fraction * u). Long runs reach the decay's own ceiling long before; the result is
+    kept within [10, 2000]."""
+    window = max(window_fraction * total_updates, math.e)
+    return int(min(2000, max(10, round(total_updates / math.log(window)))))
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     """The plain module inside DistributedDataParallel / DataParallel."""
     wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)

@@ -42,6 +42,7 @@ class LoopSettings:
             project (`config`) and the checkpoint manifest (`manifest`).
         time_budget: minutes; the run trains as many of `epochs` as fit (None: all of them).
         freeze_backbone_epochs: the backbone's weights are frozen for the first N epochs.
+        ema_warmup_fitted: the EMA warm-up follows the run's length (re-fitted with the plan).
     """
 
     epochs: int
@@ -51,3 +52,4 @@ class LoopSettings:
     resume_payload: dict[str, Any] = field(default_factory=dict)
     time_budget: float | None = None
     freeze_backbone_epochs: int = 0
+    ema_warmup_fitted: bool = False

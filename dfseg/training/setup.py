@@ -24,7 +24,7 @@ from dfseg.structures.run_layout import RunFolder
 from dfseg.training.artifacts import build_manifest
 from dfseg.training.criterion import build_criterion
 from dfseg.training.distributed import DistributedContext
-from dfseg.training.ema import ModelEMA
+from dfseg.training.ema import ModelEMA, fitted_warmup
 from dfseg.training.evaluation import EvalSettings
 from dfseg.training.hooks import (
     BestCheckpoint,
@@ -56,6 +56,13 @@ def optimizer_settings(train: TrainConfig, variant: ModelVariant) -> OptimizerSe
         betas=train.betas,
         layer_lr_decay=train.layer_lr_decay,
     )
+
+
+def ema_warmup(train: TrainConfig, steps_per_epoch: int) -> int:
+    """`train.ema_warmup`, or one fitted to the run's optimizer updates (`fitted_warmup`)."""
+    if train.ema_warmup is not None:
+        return train.ema_warmup
+    return fitted_warmup(steps_per_epoch * train.epochs)
 
 
 def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -190,7 +197,9 @@ def build_training_parts(
             min_lr_ratio=train.min_lr_ratio,
         ),
         scaler=torch.amp.GradScaler("cuda", enabled=dtype == torch.float16),
-        ema=ModelEMA(model, train.ema_decay, train.ema_warmup) if train.ema else None,
+        ema=ModelEMA(model, train.ema_decay, ema_warmup(train, steps_per_epoch))
+        if train.ema
+        else None,
         accumulate=train.accumulate,
         grad_clip=train.grad_clip,
         autocast_dtype=dtype,
@@ -219,6 +228,7 @@ def loop_settings(config: ProjectConfig, class_names: list[str]) -> LoopSettings
         decision_metric=train.decision_metric,
         time_budget=train.time_budget,
         freeze_backbone_epochs=train.freeze_backbone_epochs,
+        ema_warmup_fitted=train.ema_warmup is None,
         resume_payload={
             "config": config.model_dump(mode="json"),
             "manifest": build_manifest(config, class_names).model_dump(mode="json"),

@@ -29,6 +29,7 @@ from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder
 from dfseg.training.budget import TimeBudget
 from dfseg.training.checkpoint_io import load_payload, save_atomic
 from dfseg.training.distributed import DistributedContext, barrier, broadcast_from_main
+from dfseg.training.ema import fitted_warmup
 from dfseg.training.evaluation import (
     DEFAULT_THRESHOLD,
     Evaluation,
@@ -174,9 +175,10 @@ class Trainer:
     def _set_plan(self, planned: int) -> None:
         self.state.planned_epochs = planned
         tools = self.parts.tools
-        tools.schedule = replace(
-            tools.schedule, total_steps=max(1, self.parts.steps_per_epoch * planned)
-        )
+        total_steps = max(1, self.parts.steps_per_epoch * planned)
+        tools.schedule = replace(tools.schedule, total_steps=total_steps)
+        if tools.ema is not None and self.settings.ema_warmup_fitted:
+            tools.ema.warmup_updates = fitted_warmup(total_steps)
 
     def _train_epoch(self, epoch: int, epochs: int) -> EpochResult:
         seed_everything(self.settings.seed, epoch)

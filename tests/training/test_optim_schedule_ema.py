@@ -103,3 +103,14 @@ def test_checkpoints_are_atomic_and_weights_only(tmp_path: Path) -> None:
     torch.save({"obj": PickledObject()}, tmp_path / "code.pt")
     with pytest.raises(CheckpointFileError):
         load_payload(tmp_path / "code.pt")
+
+
+@pytest.mark.parametrize("updates", [300, 600, 3000])
+def test_fitted_ema_warmup_averages_about_the_last_tenth_of_the_run(updates: int) -> None:
+    from dfseg.training.ema import ModelEMA, fitted_warmup
+
+    ema = ModelEMA(torch.nn.Linear(2, 2), decay=0.9999, warmup_updates=fitted_warmup(updates))
+    ema.updates = updates
+    window = 1 / (1 - ema.current_decay())  # updates the average effectively spans
+    assert 0.07 * updates < window < 0.14 * updates
+    assert fitted_warmup(10_000_000) == 2000 and fitted_warmup(1) == 10  # kept within bounds
