@@ -195,14 +195,17 @@ class ModelSection(Section):
 
     size: ModelSize = "s"
     decode: Decode = Field(
-        "topk",
+        "nms",
         description=(
             "How detections are chosen from the queries, in validation, export and every backend "
             "alike: topk (query, class) pairs, one_per_query (best class of each query), or nms "
-            "(topk, then class-aware Fast NMS at nms_iou)."
+            "(topk, then class-aware Fast NMS at nms_iou; the default: a DETR trained briefly "
+            "on a small dataset still predicts duplicates, see benchmarks/bench_decode.py)."
         ),
     )
-    nms_iou: float = Field(0.7, gt=0, le=1, description="Overlap above which nms drops a box.")
+    nms_iou: float = Field(
+        0.5, gt=0, le=1, description="Overlap above which nms drops the lower-scored box."
+    )
     num_queries: int = Field(
         300,
         ge=1,

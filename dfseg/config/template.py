@@ -28,6 +28,8 @@ data:
 model:
   size: $size                     # n | s | m | l | x  (latency grows with size)
   pretrained: null            # official D-FINE .pth or a dfseg best.pt; 'coco' downloads it
+  decode: nms                 # topk | one_per_query | nms (class-aware, drops overlaps > nms_iou)
+  nms_iou: 0.5
 
 train:
   epochs: 50
