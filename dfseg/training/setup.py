@@ -187,6 +187,7 @@ def build_training_parts(
             use_mal=train.use_mal,
             mask_bce_weight=train.mask_bce_weight,
             mask_dice_weight=train.mask_dice_weight,
+            cls_weight=train.cls_loss_weight,
         ),
         optimizer=build_optimizer(model, optimizer_settings(train, model_variant(model_size))),
         schedule=LrSchedule(

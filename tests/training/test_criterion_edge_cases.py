@@ -240,3 +240,16 @@ def test_denoising_built_for_other_targets_is_an_error() -> None:
 def test_unknown_task_is_rejected() -> None:
     with pytest.raises(ValueError, match="task"):
         build_criterion(num_classes=3, task="keypoints")
+
+
+def test_classification_weight_scales_only_the_classification_terms() -> None:
+    from dfseg.training.criterion import build_criterion
+
+    plain = build_criterion(3, "detect")
+    heavier = build_criterion(3, "detect", cls_weight=2.5)
+    assert heavier.weight_dict["loss_vfl"] == 2.5 * plain.weight_dict["loss_vfl"]
+    assert build_criterion(3, "detect", use_mal=True, cls_weight=2.5).weight_dict["loss_mal"] == 2.5
+    others = {k: v for k, v in heavier.weight_dict.items() if k not in ("loss_vfl", "loss_mal")}
+    assert others == {
+        k: v for k, v in plain.weight_dict.items() if k not in ("loss_vfl", "loss_mal")
+    }

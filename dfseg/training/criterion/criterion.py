@@ -288,6 +288,7 @@ def build_criterion(
     mask_dice_weight: float = DEFAULT_MASK_DICE_WEIGHT,
     mask_cost_weight: float = 0.0,
     mask_dice_cost_weight: float = 0.0,
+    cls_weight: float = 1.0,
 ) -> DFineCriterion:
     """D-FINE's criterion with its COCO settings, for `task` "detect" or "segment".
 
@@ -301,6 +302,7 @@ def build_criterion(
         mask_dice_weight: weight of the box-restricted mask Dice.
         mask_cost_weight: matcher weight of the mask BCE cost (0 keeps D-FINE's box matching).
         mask_dice_cost_weight: matcher weight of the mask Dice cost.
+        cls_weight: weight of the classification loss (VFL or MAL; D-FINE's is 1).
     """
     segment = task_spec(task).instance_masks  # ValueError naming the tasks
     if num_classes < 1:
@@ -315,6 +317,7 @@ def build_criterion(
         cost_dice=mask_dice_cost_weight if segment else 0.0,
     )
     weights = dict(DFINE_WEIGHTS)
+    weights.update(loss_vfl=cls_weight, loss_mal=cls_weight)
     losses = ["mal" if use_mal else "vfl", "boxes", "local"]
     if segment:
         weights.update(loss_mask_bce=mask_bce_weight, loss_mask_dice=mask_dice_weight)
