@@ -10,6 +10,7 @@ import torch
 
 from dfseg.config import ProjectConfig, Settings, get_settings
 from dfseg.config.loader import apply_overrides, validate_project
+from dfseg.config.variants import model_variant
 from dfseg.errors import DfsegError
 from dfseg.runtime.threads import ThreadChoice, choose_threads, cpu_model
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
@@ -33,6 +34,7 @@ from dfseg.training.setup import (
     build_training_parts,
     loop_settings,
     num_workers,
+    optimizer_settings,
 )
 from dfseg.training.trainer import Trainer, seed_everything
 
@@ -198,12 +200,19 @@ def _banner(
     processes = f" x {context.world_size} processes" if context.world_size > 1 else ""
     splits = ", ".join(f"{name} {len(images)}" for name, images in data.splits.items() if images)
     weights = load.source if load is not None else config.model.pretrained or "none (from scratch)"
+    rates = optimizer_settings(
+        config.train, model_variant(config.model.size), config.model.pretrained is None
+    )
     return (
         f"train: {config.project.task}, D-FINE-{config.model.size.upper()} at "
         f"{config.data.image_size[0]}x{config.data.image_size[1]}, {len(data.class_names)} "
         f"classes; images: {splits}\n"
         f"  device {device}{processes} ({where}), {threads.describe()}, {workers} loader workers; "
-        f"starting weights: {weights}"
+        f"starting weights: {weights}\n"
+        f"  lr {rates.lr:g} (backbone {rates.backbone_lr:g}), batch {config.train.batch_size}, "
+        f"{config.train.epochs} epochs"
+        + (f" at most, {config.train.time_budget:g} min budget" if config.train.time_budget else "")
+        + f"; decode {config.model.decode}"
     )
 
 

@@ -47,11 +47,30 @@ class StartingWeightsError(DfsegError):
     """`model.pretrained` names weights that cannot be used."""
 
 
-def optimizer_settings(train: TrainConfig, variant: ModelVariant) -> OptimizerSettings:
-    """Learning rates and weight decay: the project's values, else the size's D-FINE defaults."""
+FROM_SCRATCH_LR_FACTOR = 2.5
+"""From scratch, head and backbone learn at this multiple of the size's official base lr (N:
+2e-3). The official rates fine-tune a pretrained backbone (hence its 2-100x lower backbone lr);
+on the demo's shapes N at 2e-3 for both reached mask mAP50 0.21 in 12 epochs where the official
+8e-4 / 4e-4 reached 0.14 (benchmarks/bench_learning.py, topk decoding)."""
+
+
+def default_learning_rates(variant: ModelVariant, from_scratch: bool) -> tuple[float, float]:
+    """(lr, backbone_lr) when the project leaves them null."""
+    if from_scratch:
+        rate = FROM_SCRATCH_LR_FACTOR * variant.base_lr
+        return rate, rate
+    return variant.base_lr, variant.backbone_lr
+
+
+def optimizer_settings(
+    train: TrainConfig, variant: ModelVariant, from_scratch: bool = False
+) -> OptimizerSettings:
+    """Learning rates and weight decay: the project's values, else the size's defaults (D-FINE's
+    for fine-tuning, `default_learning_rates` from scratch)."""
+    lr, backbone_lr = default_learning_rates(variant, from_scratch)
     return OptimizerSettings(
-        lr=train.lr if train.lr is not None else variant.base_lr,
-        backbone_lr=train.backbone_lr if train.backbone_lr is not None else variant.backbone_lr,
+        lr=train.lr if train.lr is not None else lr,
+        backbone_lr=train.backbone_lr if train.backbone_lr is not None else backbone_lr,
         weight_decay=train.weight_decay if train.weight_decay is not None else variant.weight_decay,
         betas=train.betas,
         layer_lr_decay=train.layer_lr_decay,
@@ -189,7 +208,12 @@ def build_training_parts(
             mask_dice_weight=train.mask_dice_weight,
             cls_weight=train.cls_loss_weight,
         ),
-        optimizer=build_optimizer(model, optimizer_settings(train, model_variant(model_size))),
+        optimizer=build_optimizer(
+            model,
+            optimizer_settings(
+                train, model_variant(model_size), from_scratch=config.model.pretrained is None
+            ),
+        ),
         schedule=LrSchedule(
             name=train.scheduler,
             total_steps=steps_per_epoch * train.epochs,

@@ -114,3 +114,17 @@ def test_fitted_ema_warmup_averages_about_the_last_tenth_of_the_run(updates: int
     window = 1 / (1 - ema.current_decay())  # updates the average effectively spans
     assert 0.07 * updates < window < 0.14 * updates
     assert fitted_warmup(10_000_000) == 2000 and fitted_warmup(1) == 10  # kept within bounds
+
+
+def test_null_learning_rates_depend_on_whether_the_backbone_is_pretrained() -> None:
+    from dfseg.config.train import TrainConfig
+    from dfseg.config.variants import model_variant
+    from dfseg.training.setup import optimizer_settings
+
+    n = model_variant("n")
+    scratch = optimizer_settings(TrainConfig(), n, from_scratch=True)
+    assert scratch.lr == pytest.approx(2e-3) and scratch.backbone_lr == pytest.approx(2e-3)
+    tuned = optimizer_settings(TrainConfig(), n, from_scratch=False)
+    assert (tuned.lr, tuned.backbone_lr) == (n.base_lr, n.backbone_lr)  # D-FINE's own
+    given = optimizer_settings(TrainConfig(lr=1e-4), n, from_scratch=True)
+    assert given.lr == 1e-4 and given.backbone_lr == pytest.approx(2e-3)
