@@ -25,7 +25,7 @@ from dfseg.training.project_data import load_project_data
 def evaluate_run(run: Path, decodes: list[tuple[str, float]]) -> list[dict]:
     config = load_project(run / "project.yaml")
     data = load_project_data(config, create_split=False)
-    name, images = data.eval_split("val")
+    _, images = data.eval_split("val")
     model, _ = load_trained_model(run / "best.pt")
     rows = []
     for decode, iou in decodes:

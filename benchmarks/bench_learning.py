@@ -16,13 +16,18 @@ kangaroo-voc (detect), fruits-nuts-coco and potholes-yolo-seg (segment).
 `--set key=value` applies project-file overrides to every case (a lever under study); every
 result is appended as one JSON line to `--out/results.jsonl` and the table is printed from all
 lines of that file, so runs made one after the other (never in parallel on 2 cores) compare
-side by side. The peer `dfine-seg` is not run by this script: it is not installable here
-(see the closing notes); its figures, where quoted, come from the issue.
+side by side.
+
+The peer `dfine-seg` (PyPI 0.6.2) is not trained by this script: it requires torchvision, whose
+compiled ops do not load with the CPU torch wheel of our machines, so it could not be run or
+tested here. The script says whether it is importable and prints its figures as skipped; peer
+numbers quoted beside this table come from the issue.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
@@ -205,6 +210,8 @@ def main() -> None:
         print(json.dumps(row))
     lines = [json.loads(text) for text in log.read_text(encoding="utf-8").splitlines() if text]
     print(f"CPU: {cpu_name()}")
+    peer = importlib.util.find_spec("dfine_seg") is not None
+    print(f"peer dfine-seg: {'installed, not driven by this script' if peer else 'not installed'}")
     print_table(lines)
 
 
