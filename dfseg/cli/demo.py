@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 DEMO_CLASSES = ["circle", "square", "triangle", "star"]
 UNSEEN_IMAGES = 8
 Stage = Literal["check", "split", "train", "export", "quantize", "bench", "infer"]
-# A small model learning from scratch on a few hundred images: a higher lr than the D-FINE
-# fine-tuning default and no mosaic make a few epochs enough to see boxes and masks.
-DEMO_TRAIN = ["train.lr=0.002", "train.backbone_lr=0.002", "augment.mosaic=0"]
 
 
 def demo(
@@ -64,7 +61,7 @@ class _Tour:
         from dfseg.config import load_project
 
         self.project_file = project_file
-        self.overrides = [f"train.epochs={epochs}", *DEMO_TRAIN]
+        self.overrides = [f"train.epochs={epochs}"]  # the project defaults, nothing hidden
         self.config = load_project(project_file, self.overrides)
         self.unseen = project_file.parent / "unseen"
         self.image_size = image_size

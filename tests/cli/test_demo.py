@@ -62,6 +62,7 @@ def test_demo_runs_every_stage_and_benches_every_format_even_past_a_failed_gate(
     assert all(name in summary for name in exports) and str(run / "infer") in summary
     for stage in ("dfseg train", "dfseg export", "dfseg quantize", "dfseg bench", "dfseg infer"):
         assert f"$ {stage} " in result.output  # each stage shows the command that runs it
+    assert "train.lr=" not in result.output and "augment.mosaic=" not in result.output  # defaults
 
     again = runner.invoke(app, ["demo", "--out", str(out), "--images", "24"])
     assert again.exit_code == 2 and "--force" in again.output  # never reruns over a demo silently
