@@ -40,7 +40,7 @@ train:
   early_stopping: 0           # stop after N epochs without improvement (0: never)
 
 augment:
-  mosaic: 0.5                 # probability of a 4-image mosaic
+  mosaic: 0.0                 # probability of a 4-image mosaic (slows short runs; try 0.5)
   mosaic_off_last_epochs: 2
   hflip: 0.5
   multiscale: false
