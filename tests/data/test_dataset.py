@@ -91,7 +91,9 @@ def test_eval_keeps_crowd_and_train_drops_it(synthetic: SyntheticSet) -> None:
 
 
 def test_set_epoch_backgrounds_and_final_epochs(synthetic: SyntheticSet) -> None:
-    settings = AugmentConfig(background_warmup_epochs=2, mosaic_off_last_epochs=3, multiscale=True)
+    settings = AugmentConfig(
+        mosaic=0.5, background_warmup_epochs=2, mosaic_off_last_epochs=3, multiscale=True
+    )
     dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "detect", "train", settings)
     labelled = [i for i, a in enumerate(synthetic.annotations) if not a.is_background]
     schedule = []

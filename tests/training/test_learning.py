@@ -1,15 +1,18 @@
 """Proof that the whole training stack learns: D-FINE-N from scratch on synthetic shapes.
 
-Settings: 160 generated 256x256 images (4 shape classes, 128 train / 32 val), 12 epochs, batch
-8, lr 2e-3 for all parameters, no mosaic, segment task (so boxes and masks are both learned and
-measured), on this CPU in about 4-6 minutes.
+Settings: 160 generated 256x256 images (4 shape classes, 128 train / 32 val), 12 epochs, the
+project defaults (batch 8, lr 2e-3 for all parameters from scratch, no mosaic, classification
+weight 2, NMS decoding), segment task (so boxes and masks are both learned and measured), on
+this CPU in about 4-6 minutes.
 
 Floors: an untrained model scores box and mask mAP50 <= 0.01 on this validation set (the first
 epoch of every calibration run). Three calibration runs of this recipe and two variants (lr 1e-3
 with mosaic; grad clip 1.0) reached best-epoch box mAP50 0.13-0.18 and mask mAP50 0.14-0.22 by
 epoch 12, with epoch-to-epoch noise of about +-0.05. A floor of 0.05 is five times the untrained
 score and a third of the weakest calibration run: a change that stops the model from learning
-fails, seed noise does not.
+fails, seed noise does not. (The calibration runs used lr 2e-3 and no mosaic set by hand, and
+top-k decoding; the defaults now reach more, benchmarks/bench_learning.py, so the floor is
+looser still.)
 """
 
 from __future__ import annotations
@@ -40,9 +43,8 @@ def test_dfine_n_learns_boxes_and_masks_from_scratch(tmp_path: Path) -> None:
     config = load_project(
         tmp_path / "project.yaml",
         [
-            "train.epochs=12", "train.batch_size=8", "train.workers=0", "train.lr=0.002",
-            "train.backbone_lr=0.002", "train.val_every=2", "train.decision_metric=map50",
-            "augment.mosaic=0", "augment.debug_images=0",
+            "train.epochs=12", "train.workers=0", "train.val_every=2",
+            "train.decision_metric=map50", "augment.debug_images=0",
         ],
     )  # fmt: skip
     report = train_project(config)
