@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from dfseg.export.api import export_model
 from dfseg.export.errors import ExportError
@@ -60,7 +61,25 @@ def test_manifest_round_trip_and_onnx_metadata(
     assert ArtifactManifest.model_validate(json.loads(text)) == manifest
     openvino = ArtifactManifest.read(Path(_artifact(exported, "openvino").folder))
     assert openvino.format == "openvino"
+    assert manifest.decode == openvino.decode == "nms" and manifest.nms_iou == 0.5  # defaults
     assert openvino.runtime_hints == {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+def test_the_onnx_graph_contains_the_nms_decoding(exported: ExportReport) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from dfseg.nn.postprocess import fast_nms_keep
+
+    session = ort.InferenceSession(
+        _artifact(exported, "onnx").model_file, providers=["CPUExecutionProvider"]
+    )
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 3, 256, 256), dtype=np.float32)
+    labels, boxes, scores, _ = session.run(None, {"images": images})
+    for b in range(2):
+        kept = scores[b] > 0
+        assert kept.any() and not kept[int(kept.sum()) :].any()  # dropped rows come last
+        survivors = torch.from_numpy(boxes[b][kept])[None], torch.from_numpy(labels[b][kept])[None]
+        assert fast_nms_keep(*survivors, iou_threshold=0.5).all()  # no same-class overlap left
 
 
 def test_onnx_graph_signature(exported: ExportReport) -> None:
