@@ -94,8 +94,8 @@ class AugmentConfig(Section):
     data layer takes this section as it is.
 
     The defaults suit a real-time DETR on a small custom dataset: geometric changes that keep
-    objects recognisable, mild photometry, no mosaic (it slowed short runs down, measured). Probabilities are
-    in [0, 1]; sizes in input pixels unless stated.
+    objects recognisable, mild photometry, no mosaic (it slowed short runs down, measured).
+    Probabilities are in [0, 1]; sizes in input pixels unless stated.
 
     Attributes:
         mosaic: probability that a training sample is a 4-image mosaic.
