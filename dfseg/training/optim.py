@@ -72,7 +72,11 @@ def build_optimizer(model: nn.Module, settings: OptimizerSettings) -> torch.opti
             depth = 1  # one backbone group
         groups.setdefault((depth or 0, name not in no_decay), []).append(param)
     param_groups = []
-    for (depth, decays), params in sorted(groups.items(), key=lambda item: item[0]):
+    # backbone groups first, decayed before not decayed, head last: the order of dfseg 0.1's
+    # groups, so an optimizer state saved in an older last.pt still loads on resume
+    order = sorted(groups, key=lambda key: (key[0] == 0, key[0], not key[1]))
+    for depth, decays in order:
+        params = groups[(depth, decays)]
         if depth == 0:
             lr, label = settings.lr, "head"
         else:

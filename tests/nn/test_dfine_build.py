@@ -19,7 +19,13 @@ def test_model_carries_its_description_and_rebuilds_from_it(task: str) -> None:
         size="s", num_classes=7, task=task, image_size=(480, 640)
     )
     data = description.model_dump(mode="json")
-    assert data == {"size": "s", "num_classes": 7, "task": task, "image_size": [480, 640]}
+    assert data == {
+        "size": "s",
+        "num_classes": 7,
+        "task": task,
+        "image_size": [480, 640],
+        "num_queries": 300,
+    }
     restored = ModelDescription.model_validate(data)
     rebuilt = build_described_model(restored)
     assert rebuilt.description == description
