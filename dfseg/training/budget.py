@@ -75,15 +75,9 @@ class TimeBudget:
         }
 
     def load_state_dict(self, state: dict[str, float | list[float]]) -> None:
-        spent, train, validation = (
-            state.get("spent", 0.0), state.get("train_seconds", []),
-            state.get("validation_seconds", []),
-        )  # fmt: skip
-        self.spent = float(spent) if isinstance(spent, (int, float)) else 0.0
-        self.train_seconds = [float(v) for v in train] if isinstance(train, list) else []
-        self.validation_seconds = (
-            [float(v) for v in validation] if isinstance(validation, list) else []
-        )
+        self.spent = float(state["spent"])  # type: ignore[arg-type]
+        self.train_seconds = [float(v) for v in state["train_seconds"]]  # type: ignore[union-attr]
+        self.validation_seconds = [float(v) for v in state["validation_seconds"]]  # type: ignore[union-attr]
 
 
 def _mean(values: list[float]) -> float:

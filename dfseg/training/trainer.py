@@ -132,7 +132,7 @@ class Trainer:
         if self.budget is not None and payload.get("budget") is not None:
             # re-planned with the (possibly new) budget and epochs the resumed run was given
             self.budget.load_state_dict(payload["budget"])
-            self._set_plan(self.budget.planned_epochs(self.state.next_epoch))
+            self._plan_from_budget(self.state.next_epoch)
         self.resumed_from = self.state.next_epoch
         if payload.get("pending_epoch") is not None:
             self.pending = EpochResult.model_validate(payload["pending_epoch"])
@@ -168,11 +168,14 @@ class Trainer:
             return
         budget.record_training(train_seconds)
         due = result.epoch % self.settings.val_every == 0
-        planned = budget.planned_epochs(result.epoch, validation_pending=due)
-        self._set_plan(int(broadcast_from_main(planned, self.context)))
+        self._plan_from_budget(result.epoch, validation_pending=due)
         result.epochs = self.planned_epochs
 
-    def _set_plan(self, planned: int) -> None:
+    def _plan_from_budget(self, done: int, validation_pending: bool = False) -> None:
+        """Rank 0's plan for the budget on every rank, and the schedule laid out for it."""
+        assert self.budget is not None
+        planned = self.budget.planned_epochs(done, validation_pending)
+        planned = int(broadcast_from_main(planned, self.context))
         self.state.planned_epochs = planned
         tools = self.parts.tools
         total_steps = max(1, self.parts.steps_per_epoch * planned)
@@ -212,8 +215,7 @@ class Trainer:
             self._validate(result)
             if self.budget is not None:  # the plan, now that validation's cost is known
                 self.budget.record_validation(time.perf_counter() - validation_started)
-                planned = self.budget.planned_epochs(result.epoch)
-                self._set_plan(int(broadcast_from_main(planned, self.context)))
+                self._plan_from_budget(result.epoch)
         if self.context.is_main:
             self._save_last()
         for hook in self.hooks:
@@ -294,7 +296,6 @@ class Trainer:
                 "stale_epochs": self.state.stale_epochs,
                 "threshold": self.state.threshold,
                 "threshold_epoch": self.state.threshold_epoch,
-                "planned_epochs": self.state.planned_epochs,
                 "budget": self.budget.state_dict() if self.budget is not None else None,
                 "pending_epoch": None if pending is None else pending.model_dump(mode="json"),
                 **self.settings.resume_payload,
