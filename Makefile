@@ -17,7 +17,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[export,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[export,serve,app,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/ruff check dfseg tests benchmarks examples
 
 typecheck: install
-	$(BIN)/mypy dfseg/config dfseg/cli dfseg/ops dfseg/structures dfseg/runtime
+	$(BIN)/mypy dfseg/config dfseg/cli dfseg/ops dfseg/structures dfseg/runtime dfseg/serve
 
 layers: install
 	$(BIN)/lint-imports

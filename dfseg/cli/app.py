@@ -17,6 +17,7 @@ from dfseg.cli import (
     info,
     init,
     quantize,
+    serve,
     split,
     train,
     val,
@@ -62,6 +63,7 @@ for command in (
     batching.batching,
     quantize.quantize,
     info.info,
+    serve.serve,
     demo.demo,
 ):
     app.command()(user_errors(command))

@@ -147,7 +147,7 @@ class Predictor:
         """
         step = batch_size or self.batch_size or self.backend.fixed_batch or len(images) or 1
         deployed = self.settings
-        self.settings = self._call_settings(conf, classes, max_det)
+        self.settings = self.call_settings(conf, classes, max_det)
         results: list[Detections] = []
         try:
             for start in range(0, len(images), step):
@@ -159,9 +159,14 @@ class Predictor:
             self.settings = deployed
         return results
 
-    def _call_settings(
-        self, conf: float | None, classes: Sequence[int | str] | None, max_det: int | None
+    def call_settings(
+        self,
+        conf: float | None = None,
+        classes: Sequence[int | str] | None = None,
+        max_det: int | None = None,
     ) -> PostprocessSettings:
+        """The predictor's settings with one call's threshold, classes and limit (None: keep);
+        unknown classes raise `ArtifactError`."""
         settings = self.settings
         return dataclasses.replace(
             settings,
@@ -174,8 +179,18 @@ class Predictor:
             ),
         )
 
-    def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[Detections]:
-        """One backend batch of [H, W, 3] uint8 BGR arrays -> detections (stage times recorded)."""
+    def predict_arrays(
+        self,
+        arrays: Sequence[np.ndarray],
+        settings: Sequence[PostprocessSettings] | None = None,
+    ) -> list[Detections]:
+        """One backend batch of [H, W, 3] uint8 BGR arrays -> detections (stage times recorded).
+
+        Args:
+            arrays: the images, any sizes.
+            settings: one post-processing per image (a server batching requests that asked for
+                different thresholds); None: the predictor's for all.
+        """
         started = time.perf_counter()
         preprocessing = self.manifest.preprocessing
         if self.backend.accepts_uint8:  # conversion happens inside the graph
@@ -187,7 +202,7 @@ class Predictor:
             preprocessed = time.perf_counter()
             raw = self._run_chunks(images, self.backend.run)
         inferred = time.perf_counter()
-        detections = self.postprocess(raw, params)
+        detections = self.postprocess(raw, params, settings)
         finished = time.perf_counter()
         self.times.preprocess += preprocessed - started
         self.times.inference += inferred - preprocessed
@@ -195,10 +210,22 @@ class Predictor:
         self.times.images += len(arrays)
         return detections
 
-    def postprocess(self, raw: RawOutputs, params: Sequence[ResizeParams]) -> list[Detections]:
-        """Raw outputs of a batch -> one `Detections` per image."""
+    def postprocess(
+        self,
+        raw: RawOutputs,
+        params: Sequence[ResizeParams],
+        settings: Sequence[PostprocessSettings] | None = None,
+    ) -> list[Detections]:
+        """Raw outputs of a batch -> one `Detections` per image (with its own settings, when
+        given)."""
         names = self.class_names
-        return [to_detections(raw, i, p, names, self.settings) for i, p in enumerate(params)]
+        per_image = [self.settings] * len(params) if settings is None else list(settings)
+        if len(per_image) != len(params):
+            raise ValueError(f"{len(per_image)} settings for a batch of {len(params)} images")
+        return [
+            to_detections(raw, i, p, names, s)
+            for i, (p, s) in enumerate(zip(params, per_image, strict=True))
+        ]
 
     def run_batch(self, batch: np.ndarray) -> RawOutputs:
         """Run a preprocessed [B, 3, H, W] float batch of any size: split into the backend's

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from dfseg.runtime.records import detection_records
 from dfseg.runtime.sources import Frame
 from dfseg.structures import Detections
 
@@ -165,17 +166,13 @@ class JsonLines(Sink):
 
 def frame_record(frame: Frame, detections: Detections, segment: bool) -> dict[str, Any]:
     """The JSONL record of one frame: source, frame index, size and detections (boxes xyxy in
-    original pixels; for segmentation each detection's outlines as [[x, y], ...] lists)."""
-    records = detections.to_records()
-    if segment:
-        for record, rings in zip(records, detections.polygons(simplify_tolerance=0.5), strict=True):
-            record["polygons"] = [np.round(ring, 1).tolist() for ring in rings]
+    original pixels; for segmentation each detection's outlines, see `detection_records`)."""
     return {
         "source": frame.path,
         "name": frame.name,
         "frame": frame.index,
         "image_size": list(detections.image_size),
-        "detections": records,
+        "detections": detection_records(detections, "polygons" if segment else "none"),
     }
 
 

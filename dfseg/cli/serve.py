@@ -1,0 +1,81 @@
+"""`dfseg serve`: an HTTP inference server (FastAPI + uvicorn) with dynamic micro-batching."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from dfseg.cli import render
+from dfseg.cli.common import cpu_threads
+from dfseg.config.choices import Backend
+
+TARGET_ARG = typer.Argument(
+    ...,
+    help="A model file (.pt, .onnx, .xml, .engine), an export folder, a run folder or a project "
+    "file (its newest run).",
+    show_default=False,
+    metavar="ARTIFACT|RUN|PROJECT.yaml",
+)
+
+
+def serve(
+    target: Path = TARGET_ARG,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface; 0.0.0.0 to serve others."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    backend: Backend | None = typer.Option(None, "--backend", help="Backend (default: auto)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, or an OpenVINO device."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads in all."),
+    precision: str | None = typer.Option(None, "--precision", help="OpenVINO precision."),
+    conf: float | None = typer.Option(
+        None, "--conf", min=0.0, max=1.0, help="Default threshold (default: the tuned one)."
+    ),
+    max_batch: int = typer.Option(
+        8, "--max-batch", min=1, help="Most images per model call (1: no micro-batching)."
+    ),
+    max_wait_ms: float = typer.Option(
+        5.0, "--max-wait-ms", min=0.0, help="Longest a request waits for others to join it."
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes, each with the model."),
+    max_body_mb: float = typer.Option(20.0, "--max-body-mb", min=0.001, help="Largest body."),
+    max_pixels: int = typer.Option(40_000_000, "--max-pixels", min=1, help="Largest image."),
+    masks: str = typer.Option("polygons", "--masks", help="Default masks: polygons, rle, none."),
+) -> None:
+    """Serve a model over HTTP: POST /predict, GET /health, GET /model, docs at /docs."""
+    from dfseg.serve.extras import require
+
+    require("serve")
+    import uvicorn
+
+    from dfseg.serve.options import OPTIONS_ENV, ServeOptions
+    from dfseg.serve.server import create_app, load_state
+
+    total = cpu_threads(threads, "serve", device)
+    options = ServeOptions(
+        artifact=str(target), backend=None if backend in (None, "auto") else backend,
+        device=device, threads=max(1, total // workers), precision=precision, conf=conf,
+        max_batch=max_batch, max_wait_ms=max_wait_ms, max_body_mb=max_body_mb,
+        max_pixels=max_pixels, masks=masks,  # type: ignore[arg-type]  # checked by ServeOptions
+    )  # fmt: skip
+    state = load_state(options)  # a bad artifact is a clear error before anything listens
+    url = f"http://{host}:{port}"
+    if state.batcher.max_batch < max_batch:
+        render.warn(
+            f"the artifact takes at most {state.batcher.max_batch} image(s) per call, so requests "
+            "are batched up to that; export with export.dynamic_batch=true to batch more"
+        )
+    render.info(
+        f"serving {state.artifact} ({state.predictor.task}, {state.predictor.backend.name}) on "
+        f"{url}: max batch {state.batcher.max_batch}, wait {max_wait_ms:g} ms, "
+        f"{workers} worker(s); API docs at {url}/docs"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(options, state), host=host, port=port, log_level="info")
+        return
+    state.batcher.close()  # each worker process loads its own model
+    os.environ[OPTIONS_ENV] = options.to_json()
+    uvicorn.run(
+        "dfseg.serve.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+        log_level="info",
+    )  # fmt: skip
