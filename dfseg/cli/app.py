@@ -21,6 +21,7 @@ from dfseg.cli import (
     split,
     train,
     val,
+    webapp,
 )
 from dfseg.cli.common import flag, user_errors
 
@@ -64,6 +65,7 @@ for command in (
     quantize.quantize,
     info.info,
     serve.serve,
+    webapp.app,
     demo.demo,
 ):
     app.command()(user_errors(command))

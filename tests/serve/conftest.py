@@ -94,3 +94,17 @@ def server_url(serve_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     limits = ["--max-body-mb", "1", "--max-pixels", "1000000", "--max-wait-ms", "100"]
     with running_server(serve_run, *limits, "--max-batch", "4", log=log) as url:
         yield url
+
+
+def plant_run_files(run: Path) -> None:
+    """results.csv, a plot, a bench.csv and an error gallery, as the commands write them."""
+    rows = ["epoch,train_loss,map50,map50_95", "1,40.5,0.1,0.05", "2,30.1,0.3,0.12"]
+    (run / "results.csv").write_text("\n".join(rows) + "\n")
+    cv2.imwrite(str(run / "PR_curve.png"), np.full((60, 80, 3), 200, np.uint8))
+    (run / "bench").mkdir()
+    header = "name,backend,inference_precision,status,metric,drop,artifact"
+    row = f"torch fp32,torch,fp32,passed,f1,0.0,{run / 'best.pt'}"
+    (run / "bench" / "bench.csv").write_text(f"{header}\n{row}\n")
+    gallery = run / "errors" / "gallery" / "background"
+    gallery.mkdir(parents=True)
+    cv2.imwrite(str(gallery / "00000_a.jpg"), np.full((50, 50, 3), 90, np.uint8))

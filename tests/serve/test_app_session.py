@@ -1,0 +1,67 @@
+"""The app's handlers and the run description it shows, without a browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import plant_run_files
+
+from dfseg.analysis.run_contents import describe_run
+from dfseg.serve.ui import AppSession, UserFacingError, viewable_copy
+
+
+@pytest.fixture(scope="module")
+def planted_run(serve_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("session-run") / "exp"
+    shutil.copytree(serve_run, run)
+    plant_run_files(run)
+    return run
+
+
+def test_describe_run_lists_models_with_bench_status_plots_and_errors(planted_run: Path) -> None:
+    contents = describe_run(planted_run)
+    assert contents.run == planted_run
+    assert [a.path for a in contents.artifacts] == [planted_run / "best.pt"]
+    assert contents.artifacts[0].bench_status == "passed"
+    assert contents.artifacts[0].label.endswith("- bench: passed")
+    assert contents.plots == [planted_run / "PR_curve.png"]
+    assert contents.results_csv == planted_run / "results.csv"
+    assert contents.bench_rows[0]["status"] == "passed"
+    assert list(contents.error_gallery) == ["background"]
+    loose = describe_run(planted_run / "best.pt")
+    assert len(loose.artifacts) == 1 and loose.artifacts[0].path == planted_run / "best.pt"
+
+
+def test_the_page_only_gets_copies_of_pictures_never_the_run_folder(
+    planted_run: Path, tmp_path: Path
+) -> None:
+    copied = viewable_copy(describe_run(planted_run), tmp_path / "view")
+    files = sorted(p.name for p in (tmp_path / "view").iterdir())
+    assert files == ["PR_curve.png", "background-00000_a.jpg"]
+    assert all(p.parent == tmp_path / "view" for p in copied.plots)
+
+
+def test_predict_image_returns_table_downloads_and_refuses_bad_input(planted_run: Path) -> None:
+    session = AppSession(describe_run(planted_run), threads=1, max_pixels=500_000)
+    artifact = session.choices[0][1]
+    rgb = np.full((200, 300, 3), 40, np.uint8)
+    cv2.circle(rgb, (100, 100), 40, (240, 200, 60), -1)
+    annotated, rows, summary, files = session.predict_image(rgb, artifact, 0.3)
+    assert annotated.shape == rgb.shape and summary.startswith(f"{len(rows)} detections")
+    record = json.loads(Path(files[0]).read_text())
+    assert len(record["detections"]) == len(rows) > 0
+    assert [d["name"] for d in record["detections"]] == [r[1] for r in rows]
+    assert len(Path(files[1]).read_text().splitlines()) == len(rows)
+    fewer = session.predict_image(rgb, artifact, 0.76)[1]
+    assert len(fewer) < len(rows)
+    with pytest.raises(UserFacingError, match="upload an image"):
+        session.predict_image(None, artifact, 0.3)
+    with pytest.raises(UserFacingError, match="over the limit"):
+        session.predict_image(np.zeros((1000, 1000, 3), np.uint8), artifact, 0.3)
+    with pytest.raises(UserFacingError, match="unknown model"):
+        session.predict_image(rgb, "/etc/passwd", 0.3)
