@@ -21,8 +21,9 @@ class ServeOptions:
         artifact: a model file, export folder, run folder or project file (`resolve_artifact`).
         backend, device, threads, precision, conf: how the model is loaded (`load_predictor`;
             conf None: the manifest's tuned threshold).
-        max_batch: most images per model call when requests arrive together (1: no batching;
-            clamped to what the artifact accepts: export with a dynamic batch to batch).
+        max_batch: most images per model call when requests arrive together (1: no batching,
+            `dfseg serve`'s default on CPU, where batching measured no gain; clamped to what the
+            artifact accepts: export with a dynamic batch to batch).
         max_wait_ms: longest a request waits for others to join its batch.
         max_body_mb: largest request body; bigger ones get 413.
         max_pixels: largest image (width x height); bigger ones get 413 before being decoded.
@@ -35,7 +36,7 @@ class ServeOptions:
     threads: int | None = None
     precision: str | None = None
     conf: float | None = None
-    max_batch: int = 8
+    max_batch: int = 1
     max_wait_ms: float = 5.0
     max_body_mb: float = 20.0
     max_pixels: int = 40_000_000

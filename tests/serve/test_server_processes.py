@@ -29,7 +29,9 @@ def test_a_dynamic_batch_onnx_artifact_is_micro_batched_and_a_static_one_is_not(
     serve_run: Path, serve_images: list[Path], tmp_path: Path
 ) -> None:
     dynamic = _export_onnx(serve_run, dynamic=True)
-    with running_server(dynamic, "--max-wait-ms", "100", log=tmp_path / "dynamic.log") as url:
+    with running_server(
+        dynamic, "--max-batch", "8", "--max-wait-ms", "100", log=tmp_path / "dynamic.log"
+    ) as url:
         alone = [_post(url, image, "?conf=0.2").json() for image in serve_images]
         jobs = serve_images * 3
         with ThreadPoolExecutor(len(jobs)) as pool:
@@ -42,7 +44,7 @@ def test_a_dynamic_batch_onnx_artifact_is_micro_batched_and_a_static_one_is_not(
         _assert_same_detections(response.json()["detections"], reference)
 
     static = _export_onnx(serve_run, dynamic=False)
-    with running_server(static, log=tmp_path / "static.log") as url:
+    with running_server(static, "--max-batch", "8", log=tmp_path / "static.log") as url:
         with ThreadPoolExecutor(4) as pool:
             responses = list(pool.map(lambda image: _post(url, image), serve_images))
         assert {r.json()["batch_size"] for r in responses} == {1}
