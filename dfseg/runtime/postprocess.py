@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from dfseg.ops.nms import nms_keep
 from dfseg.ops.resize import (
     ResizeParams,
     boxes_to_original,
@@ -29,6 +30,8 @@ class PostprocessSettings:
         max_det: detections kept per image (after thresholds and `classes`, best first).
         clip_masks_to_boxes: zero mask pixels outside the detection's box.
         classes: keep only these class ids (None: all).
+        nms_iou: an extra class-aware NMS at this IoU over the kept detections (None: only the
+            artifact's own decoding, see the manifest's `decode`).
     """
 
     conf: float = 0.5
@@ -36,6 +39,7 @@ class PostprocessSettings:
     max_det: int = 300
     clip_masks_to_boxes: bool = True
     classes: frozenset[int] | None = None
+    nms_iou: float | None = None
 
     def thresholds(self, num_classes: int) -> np.ndarray:
         """[C] threshold per class id."""
@@ -78,7 +82,11 @@ def to_detections(
     if settings.classes is not None:
         wanted &= np.isin(labels, list(settings.classes))
     keep = np.flatnonzero(wanted)
-    keep = keep[np.argsort(-scores[keep], kind="stable")][: settings.max_det]
+    keep = keep[np.argsort(-scores[keep], kind="stable")]
+    if settings.nms_iou is not None and len(keep) > 1:
+        kept = nms_keep(raw.boxes[index][keep], scores[keep], labels[keep], settings.nms_iou)
+        keep = keep[kept]
+    keep = keep[: settings.max_det]
     boxes = boxes_to_original(raw.boxes[index][keep].astype(np.float32), params)  # [N, 4]
     masks = None
     if raw.mask_logits is not None:

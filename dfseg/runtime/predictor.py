@@ -107,6 +107,7 @@ class Predictor:
         conf: float | None = None,
         classes: Sequence[int | str] | None = None,
         max_det: int | None = None,
+        nms_iou: float | None = None,
     ) -> Detections | list[Detections]:
         """Predict one image -> `Detections`, or a list of images -> a list.
 
@@ -117,13 +118,16 @@ class Predictor:
                 one; per-class thresholds still apply).
             classes: keep only these classes, by id or name (None: all).
             max_det: at most this many detections per image for this call.
+            nms_iou: an extra class-aware NMS at this IoU (None: the artifact's decoding only).
 
         Returns:
             Detections in original-image pixels, each holding its image (`plot()` draws on it).
         """
         single = _is_one_image(images)
         batch = [images] if single else list(images)
-        results = self.predict_batch(batch, conf=conf, classes=classes, max_det=max_det)
+        results = self.predict_batch(
+            batch, conf=conf, classes=classes, max_det=max_det, nms_iou=nms_iou
+        )
         return results[0] if single else results
 
     def predict_batch(
@@ -133,13 +137,15 @@ class Predictor:
         conf: float | None = None,
         classes: Sequence[int | str] | None = None,
         max_det: int | None = None,
+        nms_iou: float | None = None,
     ) -> list[Detections]:
         """Predict many images, `batch_size` per backend call; results equal batch-1 results.
 
         Args:
             images: paths, [H, W, 3] uint8 BGR arrays or PIL images.
             batch_size: images per call (None: the predictor's default).
-            conf, classes, max_det: this call's threshold, classes and limit (see `__call__`).
+            conf, classes, max_det, nms_iou: this call's threshold, classes, limit and extra NMS
+                (see `__call__`).
 
         Returns:
             One `Detections` per image, in input order, in original-image pixels, each holding
@@ -147,7 +153,7 @@ class Predictor:
         """
         step = batch_size or self.batch_size or self.backend.fixed_batch or len(images) or 1
         deployed = self.settings
-        self.settings = self.call_settings(conf, classes, max_det)
+        self.settings = self.call_settings(conf, classes, max_det, nms_iou)
         results: list[Detections] = []
         try:
             for start in range(0, len(images), step):
@@ -164,14 +170,16 @@ class Predictor:
         conf: float | None = None,
         classes: Sequence[int | str] | None = None,
         max_det: int | None = None,
+        nms_iou: float | None = None,
     ) -> PostprocessSettings:
-        """The predictor's settings with one call's threshold, classes and limit (None: keep);
-        unknown classes raise `ArtifactError`."""
+        """The predictor's settings with one call's threshold, classes, limit and extra NMS
+        (None: keep); unknown classes raise `ArtifactError`."""
         settings = self.settings
         return dataclasses.replace(
             settings,
             conf=settings.conf if conf is None else float(conf),
             max_det=settings.max_det if max_det is None else int(max_det),
+            nms_iou=settings.nms_iou if nms_iou is None else float(nms_iou),
             classes=(
                 settings.classes
                 if classes is None

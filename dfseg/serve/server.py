@@ -191,6 +191,9 @@ def _add_routes(app: FastAPI, server: ServerState) -> None:
         classes: str | None = Query(None, description="Comma-separated class ids or names."),
         masks: MaskFormat | None = Query(None, description="Mask format (segmentation)."),
         max_det: int | None = Query(None, ge=1, le=300, description="Most detections."),
+        nms_iou: float | None = Query(
+            None, ge=0, le=1, description="Extra class-aware NMS at this IoU (default: none)."
+        ),
     ) -> dict[str, Any]:
         started = time.perf_counter()
         body = await read_body(
@@ -200,7 +203,7 @@ def _add_routes(app: FastAPI, server: ServerState) -> None:
         image = await run_in_threadpool(decode_image, data, server.options.max_pixels)
         decoded = time.perf_counter()
         try:
-            settings = predictor.call_settings(conf, _class_list(classes), max_det)
+            settings = predictor.call_settings(conf, _class_list(classes), max_det, nms_iou)
         except DfsegError as exc:
             raise RequestError(400, str(exc)) from None
         try:

@@ -77,9 +77,10 @@ class AppSession:
         return float(self.models.get(Path(artifact))[0].settings.conf)
 
     def predict_image(
-        self, image_rgb: np.ndarray | None, artifact: str, conf: float
+        self, image_rgb: np.ndarray | None, artifact: str, conf: float, nms_iou: float = 1.0
     ) -> tuple[np.ndarray, list[list[Any]], str, list[str]]:
-        """(annotated RGB image, table rows, summary line, [JSON file, YOLO txt file]).
+        """(annotated RGB image, table rows, summary line, [JSON file, YOLO txt file]);
+        `nms_iou` below 1 adds a class-aware NMS over the model's detections.
 
         Raises:
             UserFacingError: no image, an image too large, an unknown model.
@@ -94,12 +95,14 @@ class AppSession:
         predictor, lock = self._model(artifact)
         bgr = np.ascontiguousarray(_as_rgb(image_rgb)[:, :, ::-1])
         with lock:
-            detections = predictor.predict_batch([bgr], conf=conf)[0]
+            detections = predictor.predict_batch([bgr], conf=conf, nms_iou=_nms(nms_iou))[0]
         annotated = detections.plot(bgr)[:, :, ::-1]
         files = self._write_downloads(detections, predictor.task == "segment")
         return annotated, table_rows(detections), summary(detections), files
 
-    def predict_video(self, video: str | None, artifact: str, conf: float) -> tuple[str, str]:
+    def predict_video(
+        self, video: str | None, artifact: str, conf: float, nms_iou: float = 1.0
+    ) -> tuple[str, str]:
         """(annotated WebM video path, summary line) of the first `VIDEO_FRAMES` frames."""
         import cv2
 
@@ -119,7 +122,9 @@ class AppSession:
                 if not ok:
                     break
                 with lock:
-                    detections = predictor.predict_batch([frame], conf=conf)[0]
+                    detections = predictor.predict_batch([frame], conf=conf, nms_iou=_nms(nms_iou))[
+                        0
+                    ]
                 if writer is None:
                     fourcc = cv2.VideoWriter.fourcc(*"VP80")  # plays in every browser
                     size = (frame.shape[1], frame.shape[0])
@@ -172,6 +177,11 @@ def summary(detections: Detections) -> str:
         counts[name] = counts.get(name, 0) + 1
     parts = ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
     return f"{len(detections)} detections" + (f": {parts}" if parts else "")
+
+
+def _nms(iou: float) -> float | None:
+    """The slider's IoU as a setting: 1 (the far right) means no extra NMS."""
+    return None if iou >= 1.0 else float(iou)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -240,6 +250,8 @@ def build_ui(session: AppSession) -> Any:
                 artifact = gr.Dropdown(choices, value=first, label="Model", elem_id="artifact")
                 conf = gr.Slider(0.0, 1.0, value=round(session.default_conf(first), 3), step=0.001,
                                  label="Confidence", elem_id="conf")  # fmt: skip
+                nms = gr.Slider(0.05, 1.0, value=1.0, step=0.05, elem_id="nms",
+                                label="Extra NMS IoU (1: off)")  # fmt: skip
             with gr.Tab("Image"):
                 with gr.Row():
                     image = gr.Image(sources=["upload", "webcam", "clipboard"], type="numpy",
@@ -250,18 +262,20 @@ def build_ui(session: AppSession) -> Any:
                 table = gr.Dataframe(headers=TABLE_HEADERS, elem_id="detections",
                                      interactive=False, max_height=400)  # fmt: skip
                 downloads = gr.File(label="Download JSON / YOLO txt", file_count="multiple")
-                inputs, outputs = [image, artifact, conf], [result, table, found, downloads]
+                inputs = [image, artifact, conf, nms]
+                outputs = [result, table, found, downloads]
                 button.click(guarded(session.predict_image), inputs, outputs)
-                conf.change(
-                    guarded(session.predict_image), inputs, outputs, trigger_mode="always_last"
-                )
+                for slider in (conf, nms):
+                    slider.change(
+                        guarded(session.predict_image), inputs, outputs, trigger_mode="always_last"
+                    )
             with gr.Tab("Video"):
                 with gr.Row():
                     video = gr.Video(label=f"Video (first {VIDEO_FRAMES} frames)")
                     video_result = gr.Video(label="Result", interactive=False)
                 video_button = gr.Button("Predict video", variant="primary")
                 video_summary = gr.Markdown()
-                video_button.click(guarded(session.predict_video), [video, artifact, conf],
+                video_button.click(guarded(session.predict_video), [video, artifact, conf, nms],
                                    [video_result, video_summary])  # fmt: skip
         with gr.Tab("Run"):
             if contents.run is None:

@@ -59,9 +59,42 @@ def test_predict_image_returns_table_downloads_and_refuses_bad_input(planted_run
     assert len(Path(files[1]).read_text().splitlines()) == len(rows)
     fewer = session.predict_image(rgb, artifact, 0.76)[1]
     assert len(fewer) < len(rows)
+    plain = session.predict_image(rgb, artifact, 0.1)[1]
+    thinned = session.predict_image(rgb, artifact, 0.1, 0.05)[1]  # the NMS slider at 0.05
+    assert 0 < len(thinned) < len(plain)
     with pytest.raises(UserFacingError, match="upload an image"):
         session.predict_image(None, artifact, 0.3)
     with pytest.raises(UserFacingError, match="over the limit"):
         session.predict_image(np.zeros((1000, 1000, 3), np.uint8), artifact, 0.3)
     with pytest.raises(UserFacingError, match="unknown model"):
         session.predict_image(rgb, "/etc/passwd", 0.3)
+
+
+@pytest.mark.export
+def test_every_export_of_the_run_is_offered_with_its_bench_status_and_predicts_alike(
+    planted_run: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    from dfseg.export.api import export_model
+    from dfseg.export.options import ExportOptions
+    from dfseg.export.source import find_export_source
+
+    run = tmp_path / "exp"
+    shutil.copytree(planted_run, run)
+    options = ExportOptions(formats=["onnx"], parity_images=1)
+    onnx = Path(export_model(find_export_source(run / "best.pt"), options).artifacts[0].model_file)
+    bench = run / "bench" / "bench.csv"
+    bench.write_text(
+        bench.read_text() + f"onnx fp32,onnxruntime,fp32,validation_failed,f1,0.2,{onnx}\n"
+    )
+    contents = describe_run(run)
+    assert [a.path for a in contents.artifacts] == [run / "best.pt", onnx]
+    assert (
+        contents.artifacts[1].label == f"{onnx.parent.name} (onnx fp32) - bench: validation_failed"
+    )
+    session = AppSession(contents, threads=1)
+    rgb = np.full((200, 300, 3), 40, np.uint8)
+    torch_rows = session.predict_image(rgb, str(run / "best.pt"), 0.3)[1]
+    onnx_rows = session.predict_image(rgb, str(onnx), 0.3)[1]
+    assert [r[1] for r in onnx_rows] == [r[1] for r in torch_rows]
+    np.testing.assert_allclose([r[2] for r in onnx_rows], [r[2] for r in torch_rows], atol=2e-3)

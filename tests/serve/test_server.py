@@ -86,6 +86,22 @@ def test_query_options_filter_and_change_the_mask_format(
         assert mask.shape == (200, 300) and detection["rle"]["size"] == [200, 300]
 
 
+def test_an_extra_nms_leaves_no_same_class_overlap_above_its_iou(
+    server_url: str, serve_images: list[Path]
+) -> None:
+    from dfseg.ops.nms import nms_keep
+
+    image = serve_images[0]
+    plain = _post(server_url, image, "?conf=0.1&masks=none").json()["detections"]
+    thinned = _post(server_url, image, "?conf=0.1&masks=none&nms_iou=0.1").json()["detections"]
+    boxes = np.array([d["box_xyxy"] for d in plain])
+    scores = np.array([d["score"] for d in plain])
+    labels = np.array([d["label"] for d in plain])
+    expected = [plain[i] for i in nms_keep(boxes, scores, labels, 0.1)]
+    assert 0 < len(thinned) < len(plain)
+    _assert_same_detections(thinned, expected)
+
+
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that declares width x height pixels but holds no image data (a decompression bomb's
     header: tiny file, huge image)."""
