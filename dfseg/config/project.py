@@ -73,6 +73,14 @@ class SplitSection(Section):
         description="The dataset has split folders but ratios are given: mix all its images "
         "into one random split (shipped test images may then end up in training).",
     )
+    duplicate_similarity: float | None = Field(
+        0.95,
+        ge=0,
+        le=1.01,
+        description="Near-duplicate images (grey 16x16 thumbnails correlated at least this much) "
+        "and exact copies go into one split together; above 1: exact copies only; null: split "
+        "images independently.",
+    )
 
     @model_validator(mode="after")
     def _ratios_or_sources(self) -> SplitSection:

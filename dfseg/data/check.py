@@ -8,22 +8,26 @@ downloads). With `deep=True` every image is also fully decoded (slower). Nothing
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, Field, computed_field
 
+from dfseg.data.duplicates import DEFAULT_MIN_SIMILARITY, fingerprint_images, group_duplicates
 from dfseg.data.formats.issues import IMAGE_ERROR_CODES, IssueLog
 from dfseg.data.formats.result import ReadResult
+from dfseg.data.object_sizes import ObjectSizeReport, object_size_report
 from dfseg.data.reading import LabelFormat, read_dataset_with_details
 from dfseg.structures import DataIssue, Dataset, ImageAnnotation
 from dfseg.structures.annotations import Severity
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 
 CHECK_TASK = "check images"
+HASH_TASK = "find duplicates"
 _JPEG_END = b"\xff\xd9"
 _PNG_END = b"IEND"
 _TAIL_BYTES = 4096  # some writers pad after the end marker
@@ -36,6 +40,31 @@ class ClassStats(BaseModel):
     name: str
     images: int
     instances: int
+
+
+@dataclass(frozen=True)
+class InputSize:
+    """How training resizes images: (height, width), letterbox or stretch, and the number of
+    queries (the most objects one image can yield)."""
+
+    hw: tuple[int, int]
+    keep_ratio: bool
+    num_queries: int = 300
+
+
+class DuplicateSet(BaseModel):
+    """One group of copies: paths relative to the dataset root, whether the bytes are equal,
+    the lowest thumbnail similarity linked, and (with an existing split) each path's split."""
+
+    paths: list[str]
+    exact: bool
+    similarity: float
+    splits: list[str] = []
+
+    @property
+    def leaks(self) -> bool:
+        """The copies lie in more than one split."""
+        return len({s for s in self.splits if s}) > 1
 
 
 class CheckReport(BaseModel):
@@ -59,6 +88,9 @@ class CheckReport(BaseModel):
     label_errors: int = 0
     classes: list[ClassStats]
     issues: list[DataIssue]
+    duplicates: list[DuplicateSet] = []
+    sizes: ObjectSizeReport | None = None
+    leaks: int = Field(0, description="Duplicate groups whose copies lie in different splits.")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -101,17 +133,43 @@ def check_dataset(
 
 
 def check_read(
-    result: ReadResult, deep: bool = False, progress: ProgressCallback | None = None
+    result: ReadResult,
+    deep: bool = False,
+    progress: ProgressCallback | None = None,
+    duplicate_similarity: float | None = DEFAULT_MIN_SIMILARITY,
+    splits: Mapping[Path, str] | None = None,
+    input_size: InputSize | None = None,
 ) -> CheckReport:
-    """`check_dataset` of a dataset already read (e.g. a project's, split across folders)."""
+    """`check_dataset` of a dataset already read (e.g. a project's, split across folders).
+
+    Args:
+        result: the dataset as read.
+        deep: fully decode every image.
+        progress: receives reading, checking and hashing events.
+        duplicate_similarity: lowest thumbnail correlation of near-duplicates (see
+            `dfseg.data.duplicates`; None: no duplicate search).
+        splits: image path -> split name of an existing split: duplicate groups across splits
+            are reported as leaks.
+        input_size: how training resizes images: object sizes are then reported at that size.
+    """
     dataset = result.dataset
     log = IssueLog(dataset.root)
     broken = _check_images(dataset.images, log, deep, progress)
     usable = [image for image in dataset.images if image.image_path not in broken]
+    duplicates = []
+    if duplicate_similarity is not None:
+        paths = [image.image_path for image in usable]
+        duplicates = _duplicates(paths, duplicate_similarity, log, splits or {}, progress)
     found = len(dataset.images) + len(result.excluded_images)
     if found == 0:
         log.add("no-images", dataset.root, "the dataset has no images")
-    classes = class_table(Dataset(dataset.root, dataset.format, dataset.class_names, usable))
+    usable_dataset = Dataset(dataset.root, dataset.format, dataset.class_names, usable)
+    classes = class_table(usable_dataset)
+    sizes = None
+    if input_size is not None:
+        sizes = object_size_report(
+            usable_dataset, input_size.hw, input_size.keep_ratio, input_size.num_queries
+        )
     for row in classes:
         if row.instances == 0:
             log.add(
@@ -135,7 +193,44 @@ def check_read(
         label_errors=sum(issue.code not in IMAGE_ERROR_CODES for issue in errors),
         classes=classes,
         issues=issues,
+        duplicates=duplicates,
+        sizes=sizes,
+        leaks=sum(group.leaks for group in duplicates),
     )
+
+
+def _duplicates(
+    paths: list[Path],
+    min_similarity: float,
+    log: IssueLog,
+    splits: Mapping[Path, str],
+    progress: ProgressCallback | None,
+) -> list[DuplicateSet]:
+    """Duplicate groups of the usable images, each logged (and logged again when it leaks)."""
+
+    def hashed(done: int, total: int) -> None:
+        report(progress, ProgressEvent(HASH_TASK, completed=done, total=total))
+
+    found_prints = fingerprint_images(paths, hashed if progress else None)
+    groups = group_duplicates(found_prints, min_similarity)
+    found = []
+    for group in groups:
+        members = [paths[i] for i in group.indices]
+        entry = DuplicateSet(
+            paths=[log.relative(path) for path in members], exact=group.exact,
+            similarity=group.similarity, splits=[splits.get(path, "") for path in members],
+        )  # fmt: skip
+        others = ", ".join(entry.paths[1:])
+        kind = "duplicate-images" if group.exact else "near-duplicate-images"
+        what = "same bytes as" if group.exact else f"near copy (similarity {group.similarity}) of"
+        log.add(kind, members[0], f"{what} {others}")
+        if entry.leaks:
+            where = ", ".join(
+                f"{p} ({s or 'no split'})" for p, s in zip(entry.paths, entry.splits, strict=True)
+            )
+            log.add("split-leak", members[0], f"copies in different splits: {where}")
+        found.append(entry)
+    return found
 
 
 def class_table(dataset: Dataset) -> list[ClassStats]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dfseg.config import DataSection
 from dfseg.config.project import SplitSection
+from dfseg.data.duplicates import fingerprint_images, group_duplicates
 from dfseg.data.formats.issues import indented_list, relative_to_root
 from dfseg.data.formats.result import ReadResult
 from dfseg.data.predefined import (
@@ -164,9 +165,14 @@ def _write_split(
             project.dataset, project.predefined, out_dir, sources, split.ignore_negatives,
             overwrite,
         )  # fmt: skip
+    duplicates = []
+    if split.duplicate_similarity is not None:
+        paths = [image.image_path for image in project.dataset.images]
+        groups = group_duplicates(fingerprint_images(paths), split.duplicate_similarity)
+        duplicates = [[paths[i] for i in group.indices] for group in groups]
     report = split_dataset(
         project.dataset, out_dir, ratios=split.ratios, seed=split.seed,
-        ignore_negatives=split.ignore_negatives, overwrite=overwrite,
+        ignore_negatives=split.ignore_negatives, overwrite=overwrite, duplicates=duplicates,
     )  # fmt: skip
     report.notes = [*project.notes, *report.notes]
     return report

@@ -57,6 +57,8 @@ class SplitReport(BaseModel):
     backgrounds: dict[str, int]
     dropped_backgrounds: int
     skipped: list[str] = []
+    duplicate_groups: int = 0
+    duplicate_images: int = 0
     fingerprint: str
     classes: list[SplitClassCounts]
     notes: list[str]
@@ -112,6 +114,7 @@ def split_dataset(
     seed: int = 42,
     ignore_negatives: bool = False,
     overwrite: bool = False,
+    duplicates: Sequence[Sequence[Path]] = (),
 ) -> SplitReport:
     """Split the dataset's images into train/val/test and write the split files.
 
@@ -122,6 +125,8 @@ def split_dataset(
         seed: the same seed and dataset give the same split.
         ignore_negatives: leave background images (no objects) out of every split.
         overwrite: replace existing split files instead of refusing.
+        duplicates: groups of image paths that are copies of one another (`dfseg.data.duplicates`):
+            each group goes whole into one split, so no split holds a copy of another's image.
 
     Returns:
         Per split image counts and per-class image/instance counts, plus notes (classes too rare
@@ -133,16 +138,46 @@ def split_dataset(
     train, val, test = validate_ratios(ratios)
     _refuse_existing(out_dir, overwrite)
     images = [im for im in dataset.images if not (ignore_negatives and im.is_background)]
-    label_sets = [image.labels[~image.iscrowd] for image in images]
-    assignment, too_rare = assign_splits(label_sets, dataset.num_classes, (train, val, test), seed)
+    units = _units(images, duplicates)
+    label_sets = [
+        np.concatenate([images[i].labels[~images[i].iscrowd] for i in unit]) for unit in units
+    ]
+    per_unit, too_rare = assign_splits(label_sets, dataset.num_classes, (train, val, test), seed)
+    assignment = np.empty(len(images), dtype=np.int64)
+    for unit, split_index in zip(units, per_unit.tolist(), strict=True):
+        assignment[unit] = split_index
     by_split = {
         name: [images[i] for i in np.flatnonzero(assignment == k)]
         for k, name in enumerate(SPLIT_NAMES)
     }
     report = _report(dataset, by_split, out_dir, (train, val, test), seed, too_rare)
     report.dropped_backgrounds = len(dataset.images) - len(images)
+    grouped = [unit for unit in units if len(unit) > 1]
+    report.duplicate_groups, report.duplicate_images = len(grouped), sum(map(len, grouped))
+    if grouped:
+        report.notes.append(
+            f"{len(grouped)} groups of copies ({report.duplicate_images} images) were each kept "
+            "within one split (`dfseg check` lists them)"
+        )
     _write(dataset, by_split, report, out_dir, ignore_negatives)
     return report
+
+
+def _units(
+    images: Sequence[ImageAnnotation], duplicates: Sequence[Sequence[Path]]
+) -> list[list[int]]:
+    """Indices of `images` in units that are split whole: each duplicate group (the members
+    that are among `images`), every other image alone."""
+    index_of = {image.image_path: i for i, image in enumerate(images)}
+    units: list[list[int]] = []
+    grouped: set[int] = set()
+    for group in duplicates:
+        members = sorted({index_of[path] for path in group if path in index_of} - grouped)
+        if len(members) > 1:
+            units.append(members)
+            grouped.update(members)
+    units += [[i] for i in range(len(images)) if i not in grouped]
+    return sorted(units)
 
 
 def write_predefined_split(

@@ -135,6 +135,22 @@ ISSUE_KINDS: dict[str, tuple[Severity, str]] = {
         "The dataset's split folders or lists leave these images out of every split; add them to "
         "a split, or move them out of the dataset folder.",
     ),
+    "duplicate-images": (
+        "warning",
+        "These files hold the same bytes: delete the copies, or keep them knowing that `dfseg "
+        "split` puts every copy in one split.",
+    ),
+    "near-duplicate-images": (
+        "info",
+        "These images are near copies (re-encoded, resized or neighbouring frames); `dfseg "
+        "split` keeps each group in one split so validation never sees a copy of a training "
+        "image.",
+    ),
+    "split-leak": (
+        "warning",
+        "Copies of one image lie in different splits, so validation and test scores are "
+        "inflated: re-split with `dfseg split --overwrite` (copies are then kept together).",
+    ),
     "no-images": (
         "error",
         "Nothing to train on: check data.path and data.format in the project file.",
