@@ -82,6 +82,14 @@ class TrainConfig(Section):
             "classes are learned last: benchmarks/bench_learning.py)."
         ),
     )
+    repeat_threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Repeat-factor sampling for rare classes (LVIS): images of a class found in "
+        "fewer than this fraction of training images are repeated sqrt(t / f) times per epoch; "
+        "null: every image once.",
+    )
     mask_bce_weight: float = Field(5.0, ge=0)
     mask_dice_weight: float = Field(5.0, ge=0)
     tensorboard: bool = False

@@ -22,6 +22,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from dfseg.data.dataset import InstanceDataset, SampleRequest
+from dfseg.data.repeat_factors import repeat_indices, repeated_length
 
 SIZE_STRIDE = 32
 
@@ -64,6 +65,8 @@ class TrainBatchSampler(Sampler[list[SampleRequest]]):
         world_size: number of ranks.
         shuffle: shuffle the images each epoch.
         drop_last: drop a last incomplete batch (never the only batch of an epoch).
+        repeat_factors: [N] per-image repeat factors over the dataset's images (repeat-factor
+            sampling, `dfseg.data.repeat_factors`); None: every image once per epoch.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class TrainBatchSampler(Sampler[list[SampleRequest]]):
         world_size: int = 1,
         shuffle: bool = True,
         drop_last: bool = True,
+        repeat_factors: np.ndarray | None = None,
     ) -> None:
         if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(
@@ -88,10 +92,26 @@ class TrainBatchSampler(Sampler[list[SampleRequest]]):
         self.world_size = world_size
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.repeat_factors = repeat_factors
+
+    def _epoch_indices(self) -> np.ndarray:
+        """The epoch's image indices before shuffling: the active ones, repeated by their
+        factors when repeat-factor sampling is on."""
+        active = self.dataset.active_indices()
+        if self.repeat_factors is None or len(active) == 0:
+            return active
+        rng = np.random.default_rng([self.seed, self.dataset.epoch, 3])
+        return repeat_indices(active, self.repeat_factors[active], rng)
+
+    def _epoch_length(self) -> int:
+        active = self.dataset.active_indices()
+        if self.repeat_factors is None or len(active) == 0:
+            return len(active)
+        return repeated_length(self.repeat_factors[active])
 
     def _rank_indices(self) -> np.ndarray:
         """This rank's image indices for the current epoch, in order."""
-        active = self.dataset.active_indices()
+        active = self._epoch_indices()
         if len(active) == 0:
             return active
         order = (
@@ -111,7 +131,7 @@ class TrainBatchSampler(Sampler[list[SampleRequest]]):
         return math.ceil(num_indices / self.batch_size)
 
     def __len__(self) -> int:
-        per_rank = math.ceil(len(self.dataset.active_indices()) / self.world_size)
+        per_rank = math.ceil(self._epoch_length() / self.world_size)
         return self._num_batches(per_rank)
 
     def __iter__(self) -> Iterator[list[SampleRequest]]:

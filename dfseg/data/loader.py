@@ -58,6 +58,7 @@ def build_train_loader(
     rank: int = 0,
     world_size: int = 1,
     device: str | torch.device = "cpu",
+    repeat_factors: np.ndarray | None = None,
 ) -> DataLoader:
     """Training DataLoader over `TrainBatchSampler` (shuffled, sharded, multiscale batches).
 
@@ -74,13 +75,16 @@ def build_train_loader(
         rank: this process's rank (distributed training).
         world_size: number of ranks.
         device: the training device; memory is pinned only for CUDA.
+        repeat_factors: per-image repeat factors (repeat-factor sampling), or None.
 
     Returns:
         A DataLoader yielding (images [B, 3, H, W] float32, list of target dicts).
     """
     if dataset.mode != "train":
         raise ValueError("build_train_loader needs a dataset in train mode")
-    sampler = TrainBatchSampler(dataset, batch_size, seed, rank, world_size)
+    sampler = TrainBatchSampler(
+        dataset, batch_size, seed, rank, world_size, repeat_factors=repeat_factors
+    )
     _make_cv2_fork_safe(num_workers)
     return DataLoader(
         dataset,

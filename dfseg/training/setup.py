@@ -14,6 +14,7 @@ from dfseg.config.train import TrainConfig
 from dfseg.config.variants import ModelVariant, model_variant
 from dfseg.data.dataset import InstanceDataset
 from dfseg.data.loader import build_train_loader
+from dfseg.data.repeat_factors import repeat_factors, repeated_length
 from dfseg.errors import DfsegError
 from dfseg.nn import DFine, build_model
 from dfseg.nn.checkpoint import CheckpointError, load_checkpoint
@@ -176,6 +177,11 @@ def build_training_parts(
         augment=config.augment,
         keep_ratio=config.data.keep_ratio,
     )
+    factors = None
+    if train.repeat_threshold is not None:
+        label_sets = [image.labels[~image.iscrowd] for image in train_images]
+        num_classes = model.description.num_classes
+        factors = repeat_factors(label_sets, num_classes, train.repeat_threshold)
     loader = build_train_loader(
         dataset,
         train.batch_size,
@@ -184,6 +190,7 @@ def build_training_parts(
         context.rank,
         context.world_size,
         context.device,
+        repeat_factors=factors,
     )
     model.to(context.device)
     wrapped: nn.Module = model
@@ -195,7 +202,8 @@ def build_training_parts(
             # a frozen backbone gets no gradients for a while; DDP must not wait for them
             find_unused_parameters=train.freeze_backbone_epochs > 0,
         )
-    batches = math.ceil(len(train_images) / (train.batch_size * context.world_size))
+    samples = len(train_images) if factors is None else repeated_length(factors)
+    batches = math.ceil(samples / (train.batch_size * context.world_size))
     steps_per_epoch = max(1, math.ceil(batches / train.accumulate))
     dtype = autocast_dtype(train, context.device)
     model_size = model.description.size
