@@ -92,6 +92,19 @@ def _render(report: ErrorsReport) -> None:
         )
         worst.columns[2].justify = "left"
         out.print(worst)
+    if report.mislabel_candidates:
+        shown = report.mislabel_candidates[:10]
+        mislabel_rows = [
+            (c.rank, c.kind, Path(c.image).name, c.labelled or "-", c.predicted, f"{c.score:.3f}")
+            for c in shown
+        ]
+        mislabels = render.table(
+            f"Mislabel candidates ({len(report.mislabel_candidates)}, score >= "
+            f"{report.mislabel_min_score:.2f}; pictures in mislabels/)",
+            ["#", "Kind", "Image", "Labelled", "Model sees", "Score"],
+            mislabel_rows,
+        )
+        out.print(mislabels)
     out.print(
         f"{report.gallery_images} gallery images ({report.gallery_iou_type}). "
         f"Results saved to [bold]{report.out_dir}[/]"

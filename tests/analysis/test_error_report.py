@@ -121,3 +121,20 @@ def test_gallery_limit_keeps_the_images_with_most_errors(tmp_path: Path, limit: 
     names = {p.name for p in Path(result.out_dir).glob("gallery/*/*.jpg")}
     assert names == {"00001_1.jpg"}
     assert len(PREDICTIONS) == 8
+
+
+def test_mislabel_candidates_are_the_confident_disagreements_ranked(tmp_path: Path) -> None:
+    image = write_image(tmp_path / "scene.png")
+    result = run(tmp_path, [case_ground_truth()], [case_predictions()], [image])
+    assert result.mislabel_min_score == 0.75  # half-way between the threshold 0.5 and 1
+    found = [(c.rank, c.kind, c.labelled, c.predicted, c.score) for c in result.mislabel_candidates]
+    # p4: a confident dog where nothing is labelled; p2: labelled dog g4 seen as a cat (IoU 1)
+    assert found == [(1, "unlabelled", None, "dog", 0.9), (2, "relabel", "dog", "cat", 0.8)]
+    assert result.mislabel_candidates[1].box_xyxy == [400.0, 400.0, 500.0, 500.0]
+    pictures = sorted(p.name for p in (Path(result.out_dir) / "mislabels").iterdir())
+    assert pictures == ["001_unlabelled_scene.jpg", "002_relabel_scene.jpg"]
+    picture = cv2.imread(str(Path(result.out_dir) / "mislabels" / pictures[1]))
+    assert np.abs(picture[450, 400].astype(int) - [255, 0, 255]).max() < 60  # candidate box edge
+    strict = run(tmp_path / "strict", [case_ground_truth()], [case_predictions()], [image],
+                 mislabel_score=0.85)  # fmt: skip
+    assert [c.kind for c in strict.mislabel_candidates] == ["unlabelled"]

@@ -16,6 +16,12 @@ from typing import Literal
 import numpy as np
 
 from dfseg.analysis.errors.gallery import image_error_counts, write_gallery
+from dfseg.analysis.errors.mislabels import (
+    MISLABEL_DIR,
+    default_min_score,
+    draw_mislabel_candidates,
+    find_mislabel_candidates,
+)
 from dfseg.analysis.errors.plot import plot_error_summary
 from dfseg.analysis.errors.report import (
     ErrorGroup,
@@ -84,6 +90,13 @@ def analyze_errors(
         cases, evaluated, shown, image_paths, class_names, out_dir / GALLERY_DIR,
         settings.gallery_limit,
     )  # fmt: skip
+    min_score = settings.mislabel_score
+    if min_score is None:
+        min_score = default_min_score(threshold)
+    candidates = find_mislabel_candidates(
+        cases, evaluated, shown, image_paths, class_names, min_score, settings.mislabel_limit
+    )
+    draw_mislabel_candidates(candidates, evaluated, image_paths, out_dir / MISLABEL_DIR)
     write_csv(out_dir / ERRORS_CSV, ERROR_COLUMNS, rows)
     per_image = image_error_counts(cases, len(image_paths))
     result = ErrorsReport(
@@ -97,6 +110,8 @@ def analyze_errors(
         worst_images=_worst_images(per_image, image_paths, settings.worst_images),
         out_dir=str(out_dir),
         gallery_images=len(written),
+        mislabel_min_score=min_score,
+        mislabel_candidates=candidates,
     )
     plot_error_summary(result, out_dir / SUMMARY_PLOT)
     return result

@@ -44,6 +44,30 @@ class ImageErrors(BaseModel):
     counts: dict[str, int]
 
 
+class MislabelCandidate(BaseModel):
+    """One place where the labels may be wrong.
+
+    Attributes:
+        rank: 1 = most confident.
+        kind: "unlabelled" or "relabel".
+        image: the image file.
+        predicted: class the model saw; labelled: the label's class (relabel only).
+        score: the prediction's score; iou: overlap with the labelled object (relabel only).
+        box_xyxy: the prediction's box in original pixels.
+        picture: the drawing of it, when written.
+    """
+
+    rank: int
+    kind: str
+    image: str
+    predicted: str
+    labelled: str | None
+    score: float
+    iou: float
+    box_xyxy: list[float]
+    picture: str | None = None
+
+
 class ErrorsReport(BaseModel):
     """What `dfseg errors` found.
 
@@ -57,6 +81,8 @@ class ErrorsReport(BaseModel):
         worst_images: images with the most errors, most first.
         out_dir: the folder with errors.csv, the plot and the gallery.
         gallery_images: pictures written.
+        mislabel_min_score: the score a prediction needed to make a mislabel candidate.
+        mislabel_candidates: where the labels may be wrong, most confident first.
     """
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
@@ -71,6 +97,8 @@ class ErrorsReport(BaseModel):
     worst_images: list[ImageErrors]
     out_dir: str
     gallery_images: int
+    mislabel_min_score: float = 0.0
+    mislabel_candidates: list[MislabelCandidate] = []
 
 
 @dataclass(frozen=True)
@@ -85,6 +113,9 @@ class ErrorSettings:
         dap_metric: "ap50" or "ap50_95".
         worst_images: length of the worst-images list.
         gallery_limit: at most this many gallery images (most errors first); None: all.
+        mislabel_score: a prediction this confident that disagrees with the labels is a
+            mislabel candidate; None: half-way between the threshold and 1.
+        mislabel_limit: at most this many candidates.
     """
 
     confidence_threshold: float | None = None
@@ -93,3 +124,5 @@ class ErrorSettings:
     dap_metric: DapMetric = "ap50"
     worst_images: int = 20
     gallery_limit: int | None = None
+    mislabel_score: float | None = None
+    mislabel_limit: int = 50
