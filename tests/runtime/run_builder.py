@@ -47,6 +47,7 @@ def write_run(
     image_hw: tuple[int, int] = (SIZE, SIZE),
     threshold: float = 0.02,
     size: int = SIZE,
+    seed: int = 0,
 ) -> tuple[Path, Path]:
     """Write data, project.yaml, split and `<output>/tiny/exp/{best.pt,project.yaml}` under
     `root`; returns (project file, run folder)."""
@@ -67,7 +68,7 @@ def write_run(
     load_project_data(config, create_split=True)
     run = RunFolder.create(config.output_root)
     artifacts.write_resolved_project(config, run)
-    model = calibrated_model(task, (size, size))
+    model = calibrated_model(task, (size, size), seed=seed)
     manifest = artifacts.build_manifest(config, CLASSES).model_copy(
         update={"threshold": threshold, "threshold_source": "test"}
     )

@@ -69,7 +69,7 @@ def analyze_errors(
     threshold = _checked_threshold(ground_truths, predictions, image_paths, settings)
     num_classes = len(class_names)
     iou_types = _iou_types(ground_truths, predictions)
-    shown = [_above(p, threshold) for p in predictions]
+    shown = [above_threshold(p, threshold) for p in predictions]
     groups, rows = [], []
     for iou_type in iou_types:
         # mask errors are those of the instances labelled with a mask (box-only ones: ignored)
@@ -144,7 +144,7 @@ def _iou_types(
     return ["bbox", "segm"] if with_masks else ["bbox"]
 
 
-def _above(prediction: ImagePredictions, threshold: float) -> ImagePredictions:
+def above_threshold(prediction: ImagePredictions, threshold: float) -> ImagePredictions:
     """The predictions scored >= threshold (masks kept as RLE)."""
     keep = np.flatnonzero(prediction.scores >= threshold)
     return ImagePredictions(
