@@ -347,6 +347,7 @@ def load_predictor(
     rect: bool = False,
     max_det: int = 300,
     batch_size: int | None = None,
+    profile: bool = False,
 ) -> Predictor:
     """Load a trained or exported model for inference.
 
@@ -364,11 +365,12 @@ def load_predictor(
         rect: rectangular inference for letterboxed models (see `Predictor`).
         max_det: detections kept per image.
         batch_size: default images per backend call.
+        profile: record per-layer times (`predictor.backend.layer_times()`).
 
     Returns:
         A `Predictor`.
     """
-    options = BackendOptions(device=device, threads=threads, precision=precision)
+    options = BackendOptions(device=device, threads=threads, precision=precision, profile=profile)
     opened = open_backend(artifact, backend, options)
     manifest = opened.manifest
     settings = PostprocessSettings(

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from dfseg.runtime.errors import ArtifactError
+from dfseg.runtime.errors import ArtifactError, BackendError
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest
 
@@ -32,11 +32,41 @@ class BackendOptions:
         precision: inference precision where the backend chooses it at load time (OpenVINO:
             "fp32", "bf16", "fp16" or "default" for the device's own choice); None: what the
             artifact's manifest records.
+        profile: record per-layer times (`Backend.layer_times`; slows inference a little).
     """
 
     device: str | None = None
     threads: int | None = None
     precision: str | None = None
+    profile: bool = False
+
+
+@dataclass
+class LayerTime:
+    """Time spent in one layer of the model over the profiled runs.
+
+    Attributes:
+        name: the layer (graph node or module path).
+        kind: its operation (OpenVINO node type, ONNX op type, torch module class).
+        precision: what it ran in, where the backend says (OpenVINO's exec type, e.g.
+            "jit_avx512_amx_bf16_I8"); "" otherwise.
+        total_ms: summed over the runs; calls: how many times it ran; first_ms: its first call
+            alone (a warm-up, which profiles leave out).
+    """
+
+    name: str
+    kind: str
+    precision: str = ""
+    total_ms: float = 0.0
+    calls: int = 0
+    first_ms: float = 0.0
+
+    def add(self, ms: float) -> None:
+        """Record one call."""
+        if self.calls == 0:
+            self.first_ms = ms
+        self.total_ms += ms
+        self.calls += 1
 
 
 class Backend(ABC):
@@ -74,6 +104,14 @@ class Backend(ABC):
                 "together (the manifest holds classes, input size and threshold)"
             )
         return ArtifactManifest.read(manifest_path)
+
+    def layer_times(self) -> list[LayerTime]:
+        """Per-layer times accumulated since the backend was opened with `profile=True`.
+
+        Raises:
+            BackendError: the backend was not opened for profiling, or cannot profile.
+        """
+        raise BackendError(f"the {self.name} backend cannot report per-layer times")
 
     @property
     def fixed_batch(self) -> int | None:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dfseg.errors import missing_dependency
-from dfseg.runtime.backends.base import INPUT_NAME, Backend, BackendOptions, raw_outputs_from
+from dfseg.runtime.backends.base import (
+    INPUT_NAME,
+    Backend,
+    BackendOptions,
+    LayerTime,
+    raw_outputs_from,
+)
 from dfseg.runtime.errors import ArtifactError, BackendError
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest
@@ -39,6 +47,7 @@ class OnnxRuntimeBackend(Backend):
             )
         self.session = create_session(path, options)
         self.output_names = [output.name for output in self.session.get_outputs()]
+        self._profiled: list[LayerTime] | None = None
         self.info = {
             "device": "cuda" if _wants_cuda(options.device) else "cpu",
             "precision": "fp32",
@@ -63,6 +72,29 @@ class OnnxRuntimeBackend(Backend):
         outputs = self.session.run(self.output_names, {INPUT_NAME: images})
         return raw_outputs_from(dict(zip(self.output_names, outputs, strict=True)))
 
+    def layer_times(self) -> list[LayerTime]:
+        """Kernel times per graph node from onnxruntime's profiler. Reading them ends
+        profiling: later runs are not profiled, and later calls return the same times."""
+        if not self.options.profile:
+            raise BackendError("open the onnxruntime backend with profile=True to profile it")
+        if self._profiled is None:
+            self._profiled = self._read_profile(Path(self.session.end_profiling()))
+        return self._profiled
+
+    def _read_profile(self, trace: Path) -> list[LayerTime]:
+        events = json.loads(trace.read_text(encoding="utf-8"))
+        shutil.rmtree(trace.parent, ignore_errors=True)
+        layers: dict[str, LayerTime] = {}
+        for event in events:
+            name = str(event.get("name", ""))
+            if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+                continue
+            node = name.removesuffix("_kernel_time")
+            args = event.get("args", {})
+            layer = layers.setdefault(node, LayerTime(node, str(args.get("op_name", "?"))))
+            layer.add(float(event.get("dur", 0)) / 1000.0)  # microseconds
+        return list(layers.values())
+
 
 def _wants_cuda(device: str | None) -> bool:
     return device is not None and device.lower().startswith("cuda")
@@ -76,6 +108,9 @@ def create_session(path: Path, options: BackendOptions) -> Any:
     if options.threads:
         session_options.intra_op_num_threads = options.threads
         session_options.inter_op_num_threads = 1
+    if options.profile:
+        session_options.enable_profiling = True
+        session_options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "ort-profile")
     providers: list[Any] = ["CPUExecutionProvider"]
     if _wants_cuda(options.device):
         if "CUDAExecutionProvider" not in ort.get_available_providers():

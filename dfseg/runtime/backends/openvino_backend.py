@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dfseg.errors import missing_dependency
-from dfseg.runtime.backends.base import Backend, BackendOptions, raw_outputs_from
+from dfseg.runtime.backends.base import Backend, BackendOptions, LayerTime, raw_outputs_from
 from dfseg.runtime.errors import ArtifactError, BackendError
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.structures.manifest import ArtifactManifest
@@ -98,6 +98,9 @@ class OpenVinoBackend(Backend):
             self.config[PRECISION_HINT] = hint
         if options.threads and self.device == "CPU":
             self.config["INFERENCE_NUM_THREADS"] = int(options.threads)
+        if options.profile:
+            self.config["PERF_COUNT"] = "YES"
+        self._layers: dict[str, LayerTime] = {}
         self.compiled = compiled if compiled is not None else self._compile(str(path))
         self.request = self.compiled.create_infer_request()
         self.output_names = [output.get_any_name() for output in self.compiled.outputs]
@@ -150,11 +153,30 @@ class OpenVinoBackend(Backend):
 
     def _infer(self, request: Any, images: np.ndarray) -> RawOutputs:
         request.infer({0: images}, share_inputs=True)
+        if self.options.profile:
+            self._record_layers(request)
         named = {
             name: request.get_output_tensor(index).data.copy()
             for index, name in enumerate(self.output_names)
         }
         return raw_outputs_from(named)
+
+    def _record_layers(self, request: Any) -> None:
+        """Add the last inference's per-node times (OpenVINO keeps only the last one's)."""
+        for info in request.get_profiling_info():
+            if str(info.status).rsplit(".", 1)[-1] != "EXECUTED":
+                continue
+            layer = self._layers.get(info.node_name)
+            if layer is None:
+                layer = LayerTime(info.node_name, info.node_type, info.exec_type)
+                self._layers[info.node_name] = layer
+            layer.add(info.real_time.total_seconds() * 1000.0)
+
+    def layer_times(self) -> list[LayerTime]:
+        """Per-node times (OpenVINO performance counters) over the runs so far."""
+        if not self.options.profile:
+            raise BackendError("open the openvino backend with profile=True to profile it")
+        return list(self._layers.values())
 
 
 def _type_name(value: Any) -> str:

@@ -6,12 +6,13 @@ The only runtime module that touches `dfseg.nn`, imported inside functions so th
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dfseg.runtime.backends.base import Backend, BackendOptions, raw_outputs_from
+from dfseg.runtime.backends.base import Backend, BackendOptions, LayerTime, raw_outputs_from
 from dfseg.runtime.errors import BackendError
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.structures.manifest import ArtifactManifest
@@ -43,6 +44,42 @@ class TorchBackend(Backend):
         if options.threads:
             torch.set_num_threads(options.threads)
             self.info["threads"] = str(options.threads)
+        self._layers: dict[str, LayerTime] = {}
+        if options.profile:
+            self._time_modules()
+
+    def _time_modules(self) -> None:
+        """Time every module's forward with hooks; `layer_times` then reports the modules two
+        calls below the model (backbone.stem, backbone.stages.0, decoder.decoder.layers.0, ...),
+        going deeper where a module is only a holder whose parts are called directly."""
+        import torch
+
+        synchronize = torch.cuda.synchronize if self.device.type == "cuda" else lambda: None
+        for name, module in self.graph.model.named_modules():
+            if not name:
+                continue
+            layer = LayerTime(name, type(module).__name__)
+            self._layers[name] = layer
+            starts: list[float] = []
+
+            def before(_: Any, __: Any, starts: list[float] = starts) -> None:
+                synchronize()
+                starts.append(time.perf_counter())
+
+            def after(_: Any, __: Any, ___: Any, starts: list[float] = starts,
+                      layer: LayerTime = layer) -> None:  # fmt: skip
+                synchronize()
+                layer.add(1000.0 * (time.perf_counter() - starts.pop()))
+
+            module.register_forward_pre_hook(before)
+            module.register_forward_hook(after)
+
+    def layer_times(self) -> list[LayerTime]:
+        """Per-module forward times (hooks) over the runs so far."""
+        if not self.options.profile:
+            raise BackendError("open the torch backend with profile=True to profile it")
+        names = _call_frontier(self.graph.model, "", 2, self._layers)
+        return [self._layers[name] for name in names]
 
     @classmethod
     def open(cls, path: Path, options: BackendOptions) -> Backend:
@@ -86,6 +123,27 @@ class TorchBackend(Backend):
         return raw_outputs_from(
             {name: value.cpu().numpy() for name, value in zip(names, outputs, strict=True)}
         )
+
+
+def _call_frontier(
+    module: Any, prefix: str, levels: int, layers: dict[str, LayerTime]
+) -> list[str]:
+    """Names of the called modules `levels` calls below `module` (module lists and modules
+    that never ran are holders, not calls: their parts stand in for them)."""
+    import torch
+
+    found: list[str] = []
+    for name, child in module.named_children():
+        full = f"{prefix}{name}"
+        holder = isinstance(child, (torch.nn.ModuleList, torch.nn.ModuleDict))
+        called = not holder and layers.get(full, LayerTime(full, "")).calls > 0
+        if called and (levels == 1 or not any(True for _ in child.children())):
+            found.append(full)
+        elif holder or not called:
+            found += _call_frontier(child, f"{full}.", levels, layers)
+        else:
+            found += _call_frontier(child, f"{full}.", levels - 1, layers)
+    return found
 
 
 def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
