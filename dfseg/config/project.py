@@ -155,6 +155,11 @@ class DataSection(Section):
     )
     image_size: ImageSize = Field((640, 640), description="Network input (height, width).")
     keep_ratio: bool = Field(False, description="Letterbox (keep aspect ratio) instead of stretch.")
+    cache: Literal["none", "ram", "disk"] = Field(
+        "none",
+        description="Keep decoded training images between epochs: ram (refused when it would "
+        "not fit), disk (.npy files in <output>/<name>/cache, keyed by file content) or none.",
+    )
     split: SplitSection = Field(default_factory=SplitSection)
 
     @field_validator("classes")
@@ -304,3 +309,8 @@ class ProjectConfig(Section):
     @property
     def split_dir(self) -> Path:
         return self.output_root / "split"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where `data.cache: disk` keeps decoded images (shared by the project's runs)."""
+        return self.output_root / "cache"

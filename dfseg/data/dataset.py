@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from dfseg.config.tasks import Task, task_spec
 from dfseg.config.train import AugmentConfig
+from dfseg.data.image_cache import ImageCache
 from dfseg.data.image_reader import (
     BrokenImageRegistry,
     DecodedImage,
@@ -140,6 +141,7 @@ class InstanceDataset(Dataset):
         self.keep_ratio = keep_ratio
         self.with_masks = spec.instance_masks
         self.broken_images = BrokenImageRegistry(len(self.annotations))
+        self.cache: ImageCache | None = None
         self._pipeline = (
             build_train_pipeline(self.settings, transform_boxes=not self.with_masks)
             if mode == "train"
@@ -236,11 +238,29 @@ class InstanceDataset(Dataset):
         params = compute_resize((annotation.height, annotation.width), input_hw, self.keep_ratio)
         return decode_reduction(annotation.image_path, max(params.scale_xy) * zoom)
 
+    def cache_reductions(self) -> list[int]:
+        """Per image, the JPEG decode reduction of its largest use in training (the largest
+        multiscale input, the largest mosaic zoom): what `attach_cache` caches must serve."""
+        from dfseg.data.batch_sampler import multiscale_sizes  # it imports this module
+
+        largest = self.input_hw
+        if self.settings.multiscale:
+            largest = multiscale_sizes(self.input_hw, self.settings.multiscale_range)[-1]
+        zoom = self.settings.mosaic_scale[1] if self.settings.mosaic > 0 else 1.0
+        return [self._decode_reduction(i, largest, zoom) for i in range(len(self.annotations))]
+
+    def attach_cache(self, cache: ImageCache) -> None:
+        """Serve training images from `cache` (filled with `cache_reductions`) where it has
+        them; the others are decoded as usual."""
+        self.cache = cache
+
     def _read_or_substitute(
         self, index: int, rng: np.random.Generator, input_hw: tuple[int, int], zoom: float
     ) -> DecodedImage:
         """Read `index` for use at `input_hw` (times `zoom`), or another random readable image
         of this epoch in its place."""
+        if self.cache is not None and (hit := self.cache.get(index)) is not None:
+            return DecodedImage(hit[0], self.annotations[index], index, hit[1])
         candidates = self._active if len(self._active) else np.arange(len(self.annotations))
         for _ in range(max(len(candidates), 1) + 1):
             reduction = self._decode_reduction(index, input_hw, zoom)

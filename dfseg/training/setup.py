@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -13,6 +15,7 @@ from dfseg.config import ProjectConfig, Settings
 from dfseg.config.train import TrainConfig
 from dfseg.config.variants import ModelVariant, model_variant
 from dfseg.data.dataset import InstanceDataset
+from dfseg.data.image_cache import CacheMode, ImageCache
 from dfseg.data.loader import build_train_loader
 from dfseg.data.repeat_factors import repeat_factors, repeated_length
 from dfseg.errors import DfsegError
@@ -42,6 +45,8 @@ from dfseg.training.project_data import ProjectData
 from dfseg.training.reports import LoadSummary
 from dfseg.training.schedule import LrSchedule
 from dfseg.training.trackers import build_trackers
+
+logger = logging.getLogger("dfseg.train")
 
 
 class StartingWeightsError(DfsegError):
@@ -160,6 +165,20 @@ def _pretrained_source(
     return path
 
 
+def attach_image_cache(dataset: InstanceDataset, mode: CacheMode, folder: Path) -> ImageCache:
+    """Fill a `data.cache` for the training images and attach it (logged with its size)."""
+    started = time.perf_counter()
+    cache = ImageCache(mode, folder if mode == "disk" else None)
+    cache.fill(dataset.annotations, dataset.cache_reductions())
+    dataset.attach_cache(cache)
+    logger.info(
+        "data.cache %s: %d of %d images, %.2f GB, filled in %.1f s", mode,
+        len(cache.reductions), len(dataset.annotations), cache.size_bytes / 1e9,
+        time.perf_counter() - started,
+    )  # fmt: skip
+    return cache
+
+
 def build_training_parts(
     config: ProjectConfig,
     model: DFine,
@@ -177,6 +196,8 @@ def build_training_parts(
         augment=config.augment,
         keep_ratio=config.data.keep_ratio,
     )
+    if config.data.cache != "none":
+        attach_image_cache(dataset, config.data.cache, config.cache_dir)
     factors = None
     if train.repeat_threshold is not None:
         label_sets = [image.labels[~image.iscrowd] for image in train_images]
