@@ -4,9 +4,11 @@ Datasets: a generated YOLO-seg set of realistic-size JPEGs (`generate_synthetic_
 by default) and, when present, `../shared/data/potholes-yolo-seg`. For each dataset, task
 (detect, segment) and worker count, it iterates the loader built by `build_train_loader` at
 640x640, batch 4, for a fixed number of batches after a warm-up (worker start-up excluded) and
-reports images/s, median seconds per batch and the share of samples that were mosaics.
+reports images/s, median seconds per batch and the share of samples that were mosaics; with
+`--cache ram disk` also with the decoded images cached (`data.cache`, filled before timing).
 
     python benchmarks/bench_dataloader.py --workers 0 2 --batches 20
+    python benchmarks/bench_dataloader.py --cache none ram disk --tasks detect --workers 0
 
 A D-FINE-N training step at 640 takes about 1 s for batch 4 on the 2-core CPU machine, so the
 loader keeps up when it delivers well over 4 images/s.
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from dfseg.config.train import AugmentConfig
 from dfseg.data.dataset import InstanceDataset
+from dfseg.data.image_cache import ImageCache
 from dfseg.data.loader import build_train_loader
 from dfseg.data.reading import read_dataset
 from dfseg.data.synthetic import generate_synthetic_dataset
@@ -40,9 +43,15 @@ def measure(
     warmup: int,
     input_size: int,
     batch_size: int,
+    cache: str = "none",
+    cache_dir: Path | None = None,
 ) -> tuple[float, float, float]:
     """(images/s, median s/batch, mosaic share) over `batches` batches after `warmup`."""
     dataset = InstanceDataset(annotations, (input_size, input_size), task, "train", settings)
+    if cache != "none":
+        image_cache = ImageCache(cache, cache_dir)  # type: ignore[arg-type]
+        image_cache.fill(annotations, dataset.cache_reductions())  # filled before timing
+        dataset.attach_cache(image_cache)
     loader = build_train_loader(dataset, batch_size=batch_size, num_workers=workers, seed=0)
     durations: list[float] = []
     images_seen = 0
@@ -77,6 +86,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, nargs=2, default=[1080, 1920], help="H W")
     parser.add_argument("--mosaic", type=float, default=None, help="override mosaic probability")
     parser.add_argument("--data-dir", type=Path, default=None, help="keep generated data here")
+    parser.add_argument("--cache", nargs="+", default=["none"], choices=["none", "ram", "disk"])
     args = parser.parse_args()
 
     settings = AugmentConfig()
@@ -103,24 +113,19 @@ def main() -> None:
         f"{args.batches} batches after {args.warmup} warm-up"
     )
     print(
-        f"{'dataset':<10} {'task':<8} {'workers':>7} {'images/s':>9} {'s/batch':>8} {'mosaic':>7}"
+        f"{'dataset':<10} {'task':<8} {'cache':<5} {'workers':>7} {'images/s':>9} {'s/batch':>8} "
+        f"{'mosaic':>7}"
     )
     for name, dataset_images in datasets.items():
         for task in args.tasks:
-            for workers in args.workers:
+            for cache, workers in ((c, w) for c in args.cache for w in args.workers):
                 rate, per_batch, mosaic_share = measure(
-                    dataset_images,
-                    task,
-                    workers,
-                    settings,
-                    args.batches,
-                    args.warmup,
-                    args.input_size,
-                    args.batch_size,
-                )
+                    dataset_images, task, workers, settings, args.batches, args.warmup,
+                    args.input_size, args.batch_size, cache, work_dir / "cache",
+                )  # fmt: skip
                 print(
-                    f"{name:<10} {task:<8} {workers:>7} {rate:>9.1f} {per_batch:>8.3f} "
-                    f"{mosaic_share:>7.0%}",
+                    f"{name:<10} {task:<8} {cache:<5} {workers:>7} {rate:>9.1f} "
+                    f"{per_batch:>8.3f} {mosaic_share:>7.0%}",
                     flush=True,
                 )
 
