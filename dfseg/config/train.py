@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,8 +23,18 @@ class TrainConfig(Section):
             "re-planned after each one, schedule included, and ends with a validation."
         ),
     )
-    batch_size: int = Field(8, gt=0, description="Images per optimizer step per device.")
+    batch_size: Annotated[int, Field(gt=0)] | Literal["auto"] = Field(
+        8,
+        description="Images per optimizer step per device; auto: the largest that fits the "
+        "device's memory, measured by probing the model before training (logged).",
+    )
     accumulate: int = Field(1, ge=1, description="Gradient accumulation steps.")
+
+    @property
+    def eval_batch_size(self) -> int:
+        """Images per evaluation batch: the training batch, 8 when it is still "auto"."""
+        return 8 if self.batch_size == "auto" else self.batch_size
+
     lr: float | None = Field(
         None, gt=0, description="Base learning rate; null: the size's default (see variants)."
     )

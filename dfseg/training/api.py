@@ -17,6 +17,7 @@ from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder, resolve_target
 from dfseg.training import artifacts
 from dfseg.training.allocator import tune_glibc_malloc
+from dfseg.training.auto_batch import choose_batch_size
 from dfseg.training.checkpoint_io import load_payload
 from dfseg.training.distributed import (
     DistributedContext,
@@ -126,6 +127,8 @@ def train_project(
         model, load = build_project_model(config, data.class_names, settings, progress)
         if load is not None and payload is None:
             report(progress, ProgressEvent("load", 0, None, message=_load_message(load)))
+        if config.train.batch_size == "auto":
+            config = _with_auto_batch(config, model, data, context, progress)
         workers = num_workers(config.train, settings)
         parts = build_training_parts(config, model, data.splits["train"], context, workers)
         run = _run_folder(config, resume_from, context)
@@ -162,6 +165,28 @@ def train_project(
             logging.getLogger("dfseg").removeHandler(handler)
             handler.close()
         shutdown_distributed()
+
+
+def _with_auto_batch(
+    config: ProjectConfig,
+    model: torch.nn.Module,
+    data: ProjectData,
+    context: DistributedContext,
+    progress: ProgressCallback | None,
+) -> ProjectConfig:
+    """The config with `train.batch_size: auto` resolved by probing the model (rank 0's choice
+    for every rank); the run's project.yaml records the number."""
+    choice = None
+    if context.is_main:
+        images = len(data.splits["train"])
+        choice = choose_batch_size(model, config.data.image_size, context.device, images)
+        logger.info("batch size %s", choice.reason)
+        report(progress, ProgressEvent("run", 0, None, message=f"batch {choice.batch_size}: "
+                                       f"{choice.reason}"))  # fmt: skip
+    choice = broadcast_from_main(choice, context)
+    assert choice is not None
+    train = config.train.model_copy(update={"batch_size": choice.batch_size})
+    return config.model_copy(update={"train": train})
 
 
 def _load_data(

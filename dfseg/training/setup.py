@@ -186,8 +186,12 @@ def build_training_parts(
     context: DistributedContext,
     workers: int,
 ) -> TrainingParts:
-    """Datasets, loader, criterion, optimizer, schedule, scaler and EMA for `model`."""
+    """Datasets, loader, criterion, optimizer, schedule, scaler and EMA for `model`
+    (`train.batch_size: auto` resolved before, see `dfseg.training.auto_batch`)."""
     train = config.train
+    if train.batch_size == "auto":
+        raise ValueError("train.batch_size is still 'auto': resolve it with choose_batch_size")
+    batch_size = train.batch_size
     dataset = InstanceDataset(
         train_images,
         config.data.image_size,
@@ -205,7 +209,7 @@ def build_training_parts(
         factors = repeat_factors(label_sets, num_classes, train.repeat_threshold)
     loader = build_train_loader(
         dataset,
-        train.batch_size,
+        batch_size,
         workers,
         train.seed,
         context.rank,
@@ -224,7 +228,7 @@ def build_training_parts(
             find_unused_parameters=train.freeze_backbone_epochs > 0,
         )
     samples = len(train_images) if factors is None else repeated_length(factors)
-    batches = math.ceil(samples / (train.batch_size * context.world_size))
+    batches = math.ceil(samples / (batch_size * context.world_size))
     steps_per_epoch = max(1, math.ceil(batches / train.accumulate))
     dtype = autocast_dtype(train, context.device)
     model_size = model.description.size
@@ -263,7 +267,7 @@ def build_training_parts(
         input_hw=config.data.image_size,
         task=config.project.task,
         keep_ratio=config.data.keep_ratio,
-        batch_size=train.batch_size,
+        batch_size=batch_size,
         workers=workers,
         autocast_dtype=dtype,
         decode=config.model.decode,

@@ -78,7 +78,7 @@ def validate_run(
         input_hw=manifest.preprocessing.input_size,
         task=manifest.model.task,
         keep_ratio=manifest.preprocessing.keep_ratio,
-        batch_size=config.train.batch_size,
+        batch_size=config.train.eval_batch_size,
         workers=num_workers(config.train, settings),
     )
     evaluation = evaluate_annotations(
