@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
+
+from dfseg.data.image_cache import available_memory
 
 MEMORY_SHARE = 0.6  # CPU: leave room for the loader, evaluation and the rest of the machine
 CUDA_MEMORY_SHARE = 0.85
 MAX_BATCH = 64
 FALLBACK_BATCH = 8
+_cpu_available = available_memory  # one home: the image cache's reading of MemAvailable
 ACTIVATION_FACTOR = 1.5  # measured: a fresh process peaks at 1.2-1.3x the saved bytes (N, S at 640)
 
 
@@ -136,16 +138,6 @@ def _cpu_peak(model: nn.Module, batch: int, input_hw: tuple[int, int], device: t
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         model(images, _probe_targets(batch, device))
     return int(ACTIVATION_FACTOR * sum(storages.values()))
-
-
-def _cpu_available() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def _release(device: torch.device) -> None:
