@@ -152,17 +152,14 @@ class Predictor:
             its image.
         """
         step = batch_size or self.batch_size or self.backend.fixed_batch or len(images) or 1
-        deployed = self.settings
-        self.settings = self.call_settings(conf, classes, max_det, nms_iou)
+        settings = self.call_settings(conf, classes, max_det, nms_iou)
         results: list[Detections] = []
-        try:
-            for start in range(0, len(images), step):
-                arrays = [as_bgr_array(image) for image in images[start : start + step]]
-                for detections, array in zip(self.predict_arrays(arrays), arrays, strict=True):
-                    detections.image = array
-                    results.append(detections)
-        finally:
-            self.settings = deployed
+        for start in range(0, len(images), step):
+            arrays = [as_bgr_array(image) for image in images[start : start + step]]
+            found = self.predict_arrays(arrays, [settings] * len(arrays))
+            for detections, array in zip(found, arrays, strict=True):
+                detections.image = array
+                results.append(detections)
         return results
 
     def call_settings(

@@ -136,7 +136,7 @@ def _call_frontier(
     for name, child in module.named_children():
         full = f"{prefix}{name}"
         holder = isinstance(child, (torch.nn.ModuleList, torch.nn.ModuleDict))
-        called = not holder and layers.get(full, LayerTime(full, "")).calls > 0
+        called = not holder and full in layers and layers[full].calls > 0
         if called and (levels == 1 or not any(True for _ in child.children())):
             found.append(full)
         elif holder or not called:
