@@ -8,8 +8,6 @@ side: model A left, model B right.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from dfseg.analysis.errors.analyze import above_threshold
 from dfseg.analysis.errors.gallery import image_error_counts
 from dfseg.analysis.errors.tide import DEFAULT_BACKGROUND_THRESHOLD, ERROR_TYPES, classify_errors
+from dfseg.analysis.latency import measure_latency
 from dfseg.analysis.predict import predict_for_evaluation
 from dfseg.analysis.split_data import SplitImages
 from dfseg.metrics import ImageGroundTruth, ImagePredictions, build_eval_report
@@ -33,8 +32,8 @@ from dfseg.runtime.images import read_image_bgr
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.structures.progress import ProgressCallback
 
-LATENCY_IMAGES = 8
-LATENCY_PASSES = 3
+LATENCY_WARMUP = 2
+LATENCY_RUNS = 20
 GALLERY_DIR = "gallery"
 
 
@@ -222,23 +221,18 @@ def _side(artifact: Path, predictor: Predictor, run: _Evaluated) -> ModelSide:
         mask_map50_95=None if overall.mask is None else overall.mask.map50_95,
         mask_f1=None if overall.mask is None else overall.mask.f1,
         errors={t: int(errors.get(t, 0)) for t in ERROR_TYPES},
-        latency_ms=round(measure_latency(predictor), 2),
+        latency_ms=round(batch1_latency_ms(predictor), 2),
     )  # fmt: skip
 
 
-def measure_latency(predictor: Predictor, images: int = LATENCY_IMAGES) -> float:
-    """Median of `LATENCY_PASSES` passes of the mean batch-1 milliseconds per image, on blank
-    frames of the model's input size, after a warm-up."""
+def batch1_latency_ms(predictor: Predictor) -> float:
+    """Median batch-1 milliseconds per image, end to end, on a mid-grey frame of the model's
+    input size (`dfseg.analysis.latency.measure_latency`)."""
     height, width = predictor.manifest.preprocessing.input_size
     frame = np.full((height, width, 3), 114, np.uint8)
-    predictor.warmup()
-    passes = []
-    for _ in range(LATENCY_PASSES):
-        started = time.perf_counter()
-        for _ in range(images):
-            predictor.predict_arrays([frame])
-        passes.append(1000.0 * (time.perf_counter() - started) / images)
-    return statistics.median(passes)
+    return (
+        measure_latency(predictor, [frame], LATENCY_WARMUP, LATENCY_RUNS).stages["total"].median_ms
+    )
 
 
 def _one_sided(right: np.ndarray, wrong: np.ndarray, limit: int) -> list[int]:
