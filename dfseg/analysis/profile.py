@@ -164,12 +164,10 @@ def _slowest(item: tuple[str, float]) -> float:
 
 def plot_profile(result: ProfileReport, path: Path) -> Path:
     """Bar charts: the stages of a prediction, and inference time by kind of layer."""
-    import matplotlib
+    from dfseg.metrics.plots.canvas import new_figure, save_png
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, (stages, kinds) = plt.subplots(1, 2, figsize=(12, 4.5), width_ratios=[1, 2])
+    figure = new_figure(12, 4.5)
+    stages, kinds = figure.subplots(1, 2, width_ratios=[1, 2])
     names = ["preprocess", "inference", "postprocess"]
     stages.bar(names, [result.stages_ms.get(n, 0.0) for n in names], color="#4477aa")
     stages.set_ylabel("ms per image")
@@ -180,8 +178,4 @@ def plot_profile(result: ProfileReport, path: Path) -> Path:
         kinds.text(kind.ms, index, f" {100 * kind.share:.0f}%", va="center", fontsize=8)
     kinds.set_xlabel("ms per image")
     kinds.set_title("inference by kind of layer")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_png(figure, path)

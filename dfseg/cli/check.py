@@ -51,7 +51,7 @@ def check(
             ),
         )  # fmt: skip
     if plot is not None and report.sizes is not None:
-        from dfseg.data.object_sizes import plot_object_sizes
+        from dfseg.analysis.object_sizes_plot import plot_object_sizes
 
         plot_object_sizes(report.sizes, plot)
     if as_json:

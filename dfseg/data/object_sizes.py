@@ -6,7 +6,6 @@ facts worth acting on."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
@@ -154,32 +153,3 @@ def size_facts(
             f"queries (at most {report.max_per_image} in one image): raise model.num_queries"
         )
     return facts
-
-
-def plot_object_sizes(report: ObjectSizeReport, path: Path) -> Path:
-    """Two bar charts: instances per size range and class, and images by objects per image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, (sizes, per_image) = plt.subplots(1, 2, figsize=(12, 4))
-    names = [row.name for row in report.classes]
-    positions = np.arange(len(names))
-    for offset, (field, color) in enumerate(
-        (("tiny", "#b30000"), ("small", "#e66101"), ("medium", "#5e3c99"), ("large", "#1b7837"))
-    ):
-        values = [getattr(row, field) for row in report.classes]
-        sizes.bar(positions + (offset - 1.5) * 0.2, values, 0.2, label=field, color=color)
-    sizes.set_xticks(positions, names, rotation=30, ha="right")
-    height, width = report.input_hw
-    sizes.set_title(f"instances by size at {width}x{height} (tiny: under {TINY_SIDE:g} px)")
-    sizes.legend()
-    per_image.bar(list(report.per_image), list(report.per_image.values()), color="#4477aa")
-    per_image.set_title("images by objects per image")
-    per_image.set_xlabel("objects")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path

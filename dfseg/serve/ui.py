@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dfseg.analysis.run_contents import RunContents, describe_run
+from dfseg.runtime.images import as_bgr_array
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.runtime.records import detection_records
 from dfseg.runtime.sinks import yolo_lines
@@ -93,7 +94,7 @@ class AppSession:
                 f"the image is {width}x{height} pixels, over the limit of {self.max_pixels}"
             )
         predictor, lock = self._model(artifact)
-        bgr = np.ascontiguousarray(_as_rgb(image_rgb)[:, :, ::-1])
+        bgr = np.ascontiguousarray(as_bgr_array(image_rgb)[:, :, ::-1])  # grey, RGBA -> RGB
         with lock:
             detections = predictor.predict_batch([bgr], conf=conf, nms_iou=_nms(nms_iou))[0]
         annotated = detections.plot(bgr)[:, :, ::-1]
@@ -184,27 +185,20 @@ def _nms(iou: float) -> float | None:
     return None if iou >= 1.0 else float(iou)
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    return image[:, :, :3] if image.shape[2] == 4 else image
-
-
 def results_figure(contents: RunContents) -> Any:
     """Matplotlib figure of results.csv: losses and metrics per epoch (None without a CSV)."""
     if contents.results_csv is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
     import polars as pl
-    from matplotlib import pyplot as plt
+
+    from dfseg.metrics.plots.canvas import new_figure
 
     frame = pl.read_csv(contents.results_csv)
     numeric = [c for c in frame.columns if c != "epoch" and frame[c].dtype.is_numeric()]
     losses = [c for c in numeric if "loss" in c]
     metrics = [c for c in numeric if c not in losses and ("map" in c or "f1" in c)]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    figure = new_figure(11, 3.6)  # no pyplot: Gradio calls handlers from several threads
+    axes = figure.subplots(1, 2)
     epoch = frame["epoch"] if "epoch" in frame.columns else np.arange(len(frame))
     for axis, columns, title in ((axes[0], losses, "losses"), (axes[1], metrics, "metrics")):
         for column in columns:
@@ -213,7 +207,6 @@ def results_figure(contents: RunContents) -> Any:
         axis.set_xlabel("epoch")
         if columns:
             axis.legend(fontsize=7)
-    figure.tight_layout()
     return figure
 
 
