@@ -9,6 +9,7 @@ import typer
 
 from dfseg.cli import render
 from dfseg.cli.common import JSON_OPT, cpu_threads, show
+from dfseg.cli.run_target import MODEL_ARG
 from dfseg.config.choices import Backend
 
 if TYPE_CHECKING:
@@ -16,12 +17,7 @@ if TYPE_CHECKING:
 
 
 def profile(
-    target: Path = typer.Argument(
-        ...,
-        help="A run folder, a project file, an export folder or a model file.",
-        metavar="RUN|ARTIFACT",
-        show_default=False,
-    ),
+    target: Path = MODEL_ARG,
     backend: Backend | None = typer.Option(None, "--backend", help="Backend (default: auto)."),
     images: list[Path] | None = typer.Option(
         None, "--image", help="Real images to cycle through (repeatable; default: a grey frame)."

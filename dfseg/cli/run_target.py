@@ -19,6 +19,14 @@ RUN_ARG = typer.Argument(
     show_default=False,
     metavar="PROJECT.yaml|RUN",
 )
+MODEL_ARG = typer.Argument(
+    ...,
+    help="A model file (.pt, .onnx, .xml, .engine), an export folder, a run folder or a project "
+    "file (its newest run).",
+    show_default=False,
+    metavar="ARTIFACT|RUN|PROJECT.yaml",
+)
+"""The model argument of serve, app and profile (resolved by `resolve_artifact`)."""
 
 
 def resolve_run(target: Path, overrides: list[str] | None) -> tuple[RunFolder, ProjectConfig]:

@@ -9,19 +9,12 @@ import typer
 
 from dfseg.cli import render
 from dfseg.cli.common import cpu_threads
+from dfseg.cli.run_target import MODEL_ARG
 from dfseg.config.choices import Backend
-
-TARGET_ARG = typer.Argument(
-    ...,
-    help="A model file (.pt, .onnx, .xml, .engine), an export folder, a run folder or a project "
-    "file (its newest run).",
-    show_default=False,
-    metavar="ARTIFACT|RUN|PROJECT.yaml",
-)
 
 
 def serve(
-    target: Path = TARGET_ARG,
+    target: Path = MODEL_ARG,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface; 0.0.0.0 to serve others."),
     port: int = typer.Option(8000, "--port", min=0, max=65535),
     backend: Backend | None = typer.Option(None, "--backend", help="Backend (default: auto)."),

@@ -8,17 +8,11 @@ import typer
 
 from dfseg.cli import render
 from dfseg.cli.common import cpu_threads
-
-TARGET_ARG = typer.Argument(
-    ...,
-    help="A run folder, a project file (its newest run), an export folder or a model file.",
-    show_default=False,
-    metavar="RUN|ARTIFACT|PROJECT.yaml",
-)
+from dfseg.cli.run_target import MODEL_ARG
 
 
 def app(
-    target: Path = TARGET_ARG,
+    target: Path = MODEL_ARG,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface; 0.0.0.0 to serve others."),
     port: int = typer.Option(7860, "--port", min=0, max=65535),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, or an OpenVINO device."),
