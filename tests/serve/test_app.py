@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import free_port, plant_run_files
+from serve_fixtures import free_port, plant_run_files
 
 pytest.importorskip("gradio", reason="the app extra is not installed")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -167,8 +167,12 @@ def test_a_file_that_is_not_an_image_is_a_message_and_the_app_keeps_working(
     page.locator("#input-image input[type=file]").set_input_files(str(fake))  # type: ignore[attr-defined]
     page.wait_for_timeout(1000)  # type: ignore[attr-defined]
     page.click("#predict")  # type: ignore[attr-defined]
-    page.get_by_text("Error").first.wait_for(timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+    message = page.get_by_text("Error").first  # type: ignore[attr-defined]
+    message.wait_for(timeout=TIMEOUT_MS)  # raises when no message appears
+    assert message.is_visible()
+    assert page.locator("#result-image img").count() == 0  # nothing was predicted  # type: ignore[attr-defined]
     page.locator("#input-image input[type=file]").set_input_files(str(shapes_image))  # type: ignore[attr-defined]
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
     page.click("#predict")  # type: ignore[attr-defined]
-    page.wait_for_selector("#result-image img", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+    result = page.wait_for_selector("#result-image img", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+    assert result is not None and result.is_visible()

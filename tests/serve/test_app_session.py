@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import plant_run_files
+from serve_fixtures import plant_run_files
 
 from dfseg.analysis.run_contents import describe_run
 from dfseg.serve.ui import AppSession, UserFacingError, viewable_copy

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import running_server
+from serve_fixtures import running_server
 from test_server import _assert_same_detections, _post
 
 
