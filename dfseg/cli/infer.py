@@ -10,7 +10,7 @@ import typer
 
 from dfseg.cli import render
 from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, cpu_threads, flag, show
-from dfseg.config.choices import Backend
+from dfseg.config.choices import Backend, TileMerge
 
 if TYPE_CHECKING:
     from dfseg.runtime.infer import InferReport
@@ -57,6 +57,31 @@ def infer(
     precision: str | None = typer.Option(
         None, "--precision", help="OpenVINO compute precision: fp32, bf16, fp16 or default."
     ),
+    track: bool | None = flag(
+        None,
+        "--track/--no-track",
+        help="Track objects over frames (ByteTrack): ids in every "
+        "output, MOTChallenge files in mot/.",
+    ),
+    stride: int | None = typer.Option(None, "--stride", min=1, help="Every Nth video frame."),
+    max_fps: float | None = typer.Option(
+        None,
+        "--max-fps",
+        min=0.01,
+        help="At most this many video frames per second (live sources drop the frames in between).",
+    ),
+    tile: int | None = typer.Option(
+        None, "--tile", min=32, help="Tiled inference: tile side in original pixels."
+    ),
+    tile_overlap: float | None = typer.Option(
+        None, "--tile-overlap", min=0.0, max=0.95, help="Overlap of neighbouring tiles."
+    ),
+    tile_merge: TileMerge | None = typer.Option(
+        None, "--tile-merge", help="fuse (stitch an object's parts, default) or nms."
+    ),
+    tile_whole: bool | None = flag(
+        None, "--tile-whole/--no-tile-whole", help="Also predict the whole image downscaled."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Predict with a trained or exported model. Results go to <run>/infer, infer-2, ..."""
@@ -71,11 +96,15 @@ def infer(
         project, backend=backend, conf=conf, batch=batch, rect=rect,
         save_txt=save_txt, save_conf=save_conf, save_crops=save_crops,
         crop_padding=crop_padding, save_images=False if no_save_images else None, device=device,
-        threads=threads, precision=precision,
+        threads=threads, precision=precision, track=track, stride=stride, max_fps=max_fps,
+        tile_size=tile, tile_overlap=tile_overlap, tile_merge=tile_merge,
+        tile_whole_image=tile_whole,
     )  # fmt: skip
     with render.ProgressRenderer() as progress:
         report = run_infer(target, source, options, None if as_json else progress)
     show(report, as_json, render_report)
+    if report.interrupted:
+        raise typer.Exit(130)  # the shell's code for Ctrl-C, after the outputs were closed
 
 
 def render_report(report: InferReport) -> None:
@@ -86,7 +115,10 @@ def render_report(report: InferReport) -> None:
         what.append(f"{report.videos} videos ({report.frames} frames)")
     if report.unreadable:
         what.append(f"{len(report.unreadable)} unreadable (skipped)")
-    out.print(f"{', '.join(what) or 'nothing'}: {report.detections} detections ({report.backend})")
+    tracks = f", {report.tracks} tracks" if report.tracks else ""
+    out.print(
+        f"{', '.join(what) or 'nothing'}: {report.detections} detections{tracks} ({report.backend})"
+    )
     if report.per_class:
         rows = [(name, count) for name, count in report.per_class.items()]
         out.print(render.table(None, ["Class", "Detections"], rows))
@@ -98,4 +130,7 @@ def render_report(report: InferReport) -> None:
             f"Speed: {timing['preprocess']:.1f} ms preprocess, {timing['inference']:.1f} ms "
             f"inference, {timing['postprocess']:.1f} ms postprocess per image"
         )
+    out.print(f"{report.frames_per_second:.1f} frames/s end to end ({report.seconds:.1f} s)")
+    if report.interrupted:
+        render.warn("stopped by Ctrl-C: the outputs so far are written and closed")
     out.print(f"Results saved to [bold]{report.out_dir}[/]")

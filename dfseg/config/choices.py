@@ -10,3 +10,4 @@ ExportFormat = Literal["onnx", "openvino", "trt"]
 Decode = Literal["topk", "one_per_query", "nms"]
 """How the K detections are chosen from the queries: the best (query, class) pairs (D-FINE's
 default), the best class of each query, or the pairs with a class-aware NMS on top."""
+TileMerge = Literal["fuse", "nms"]

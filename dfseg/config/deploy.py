@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from dfseg.config.base import Section
-from dfseg.config.choices import Backend, ExportFormat
+from dfseg.config.choices import Backend, ExportFormat, TileMerge
 
 
 def _default_formats() -> list[ExportFormat]:
@@ -43,8 +43,55 @@ class ExportConfig(Section):
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
 
 
+class TrackerConfig(Section):
+    """Multi-object tracking of `infer --track` (ByteTrack)."""
+
+    name: Literal["bytetrack"] = "bytetrack"
+    high_thresh: float | None = Field(
+        None, ge=0, le=1,
+        description="Detections this sure are matched first and start tracks; null: the "
+        "inference threshold (the tuned one, or --conf).",
+    )  # fmt: skip
+    low_thresh: float = Field(
+        0.1, ge=0, le=1, description="Less sure detections down to this only continue tracks."
+    )
+    new_track_thresh: float | None = Field(
+        None, ge=0, le=1, description="Score a new track needs; null: high_thresh."
+    )
+    match_thresh: float = Field(0.8, gt=0, le=1, description="Largest 1 - IoU of a first match.")
+    track_buffer: int = Field(30, ge=1, description="Frames (at 30 fps) a lost track is kept.")
+
+
+class TileConfig(Section):
+    """Tiled (sliced) inference for large images and small objects."""
+
+    size: int | None = Field(
+        None, ge=32, description="Tile side in original pixels; null: no tiling."
+    )
+    overlap: float = Field(0.2, ge=0, lt=1, description="Overlap of neighbouring tiles.")
+    whole_image: bool = Field(
+        False, description="Also predict the whole image downscaled (finds large objects)."
+    )
+    merge: TileMerge = Field(
+        "fuse", description="fuse: merge the parts of an object cut by tile borders into one "
+        "detection (masks stitched); nms: keep the best-scoring copy.",
+    )  # fmt: skip
+    match_threshold: float = Field(
+        0.5, gt=0, le=1, description="IoU (or, for parts cut by a border, intersection over the "
+        "smaller box) at which two tiles' detections are one object.",
+    )  # fmt: skip
+
+
 class InferConfig(Section):
     """Defaults of `dfseg infer`."""
+
+    track: bool = Field(False, description="Track objects over video frames (ids in outputs).")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    stride: int = Field(1, ge=1, description="Predict every Nth video frame.")
+    max_fps: float | None = Field(
+        None, gt=0, description="Predict at most this many frames per second of video."
+    )
+    tile: TileConfig = Field(default_factory=TileConfig)
 
     conf: float | None = Field(
         None, ge=0, le=1, description="Score threshold; null: the run's tuned threshold."

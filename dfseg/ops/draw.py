@@ -31,6 +31,7 @@ def draw_detections(
     class_names: Sequence[str],
     masks: np.ndarray | None = None,
     line_width: int | None = None,
+    track_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """A copy of `image_bgr` ([H, W, 3] uint8) with masks, boxes and labels drawn.
 
@@ -40,18 +41,26 @@ def draw_detections(
         class_names: id -> name.
         masks: [N, H, W] bool, or None.
         line_width: box line width in pixels (None: ~0.3% of the image diagonal, at least 1).
+        track_ids: [N] track ids (-1: untracked), or None: tracked detections are coloured by
+            id and labelled "#id name score", so an object keeps its colour across frames.
     """
     canvas = image_bgr.copy()
     height, width = canvas.shape[:2]
     thickness = line_width or max(1, round(0.003 * (height + width) / 2 * 1.4))
+    ids = np.full(len(scores), -1) if track_ids is None else np.asarray(track_ids)
+    colour_keys = np.where(ids >= 0, ids, np.asarray(labels))  # by track, else by class
     if masks is not None and len(masks):
-        _draw_masks(canvas, masks, scores, labels)
+        _draw_masks(canvas, masks, scores, colour_keys)
     font_scale = max(0.35, thickness / 3)
-    for box, score, label in zip(boxes_xyxy, scores, labels, strict=True):
-        colour = class_colour(int(label))
+    for box, score, label, key, track_id in zip(
+        boxes_xyxy, scores, labels, colour_keys, ids, strict=True
+    ):
+        colour = class_colour(int(key))
         x1, y1, x2, y2 = (round(float(v)) for v in box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
         text = f"{class_names[int(label)]} {float(score):.2f}"
+        if track_id >= 0:
+            text = f"#{int(track_id)} {text}"
         _draw_label(canvas, text, (x1, y1), colour, font_scale, max(1, thickness // 2))
     return canvas
 

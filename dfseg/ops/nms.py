@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dfseg.ops.box_overlap import box_iou_xyxy
+
 
 def nms_keep(
     boxes_xyxy: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float
@@ -25,16 +27,9 @@ def nms_keep(
         [M] int64 indices into the inputs.
     """
     order = np.argsort(-scores, kind="stable")
-    boxes = boxes_xyxy[order].astype(np.float64)  # [N, 4]
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(
-        boxes[:, 3] - boxes[:, 1], 0, None
-    )
+    boxes = boxes_xyxy[order]  # [N, 4]
     same = labels[order][:, None] == labels[order][None, :]  # [N, N]
-    top_left = np.maximum(boxes[:, None, :2], boxes[None, :, :2])  # [N, N, 2]
-    bottom_right = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)  # [N, N]
-    union = areas[:, None] + areas[None, :] - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    iou = box_iou_xyxy(boxes, boxes)  # [N, N]
     suppresses = (iou > iou_threshold) & same
     keep = np.ones(len(order), dtype=bool)
     for index in range(len(order)):

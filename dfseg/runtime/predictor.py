@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfseg.config.tasks import task_spec
 from dfseg.ops.resize import ResizeParams
 from dfseg.runtime.artifacts import BACKEND_FORMATS, default_backend, resolve_artifact
 from dfseg.runtime.backends import Backend, BackendOptions, backend_class
@@ -26,6 +27,7 @@ from dfseg.runtime.images import ImageInput, as_bgr_array
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.runtime.postprocess import PostprocessSettings, to_detections
 from dfseg.runtime.preprocess import preprocess_batch, resize_batch, write_tensor
+from dfseg.runtime.tiling import TileSettings, predict_tiled
 from dfseg.structures import Detections
 from dfseg.structures.manifest import ArtifactManifest
 
@@ -62,6 +64,8 @@ class Predictor:
             the full input size (needs a backend that accepts other input sizes).
         batch_size: default images per backend call in `predict_batch` (None: the artifact's
             batch size, or all images at once for dynamic-batch artifacts).
+        tiling: predict each image tile by tile and merge (see `dfseg.runtime.tiling`); None:
+            whole images. Every caller (infer, evaluation, bench, serve) gets it alike.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class Predictor:
         settings: PostprocessSettings,
         rect: bool = False,
         batch_size: int | None = None,
+        tiling: TileSettings | None = None,
     ) -> None:
         if rect and not backend.dynamic_size:
             raise BackendError(
@@ -80,6 +85,7 @@ class Predictor:
         self.settings = settings
         self.rect = rect
         self.batch_size = batch_size
+        self.tiling = tiling
         self.times = StageTimes()
 
     @property
@@ -196,6 +202,30 @@ class Predictor:
             settings: one post-processing per image (a server batching requests that asked for
                 different thresholds); None: the predictor's for all.
         """
+        if self.tiling is None:
+            return self._predict_whole(arrays, settings)
+        per_image = [self.settings] * len(arrays) if settings is None else list(settings)
+        counted = self.times.images
+        with_masks = task_spec(self.task).instance_masks
+        results = [
+            predict_tiled(
+                self._predict_whole,
+                array,
+                image_settings,
+                self.tiling,
+                self.class_names,
+                with_masks,
+            )
+            for array, image_settings in zip(arrays, per_image, strict=True)
+        ]
+        self.times.images = counted + len(arrays)  # stage times per image, not per tile
+        return results
+
+    def _predict_whole(
+        self,
+        arrays: Sequence[np.ndarray],
+        settings: Sequence[PostprocessSettings] | None = None,
+    ) -> list[Detections]:
         started = time.perf_counter()
         preprocessing = self.manifest.preprocessing
         if self.backend.accepts_uint8:  # conversion happens inside the graph
@@ -345,6 +375,7 @@ def load_predictor(
     max_det: int = 300,
     batch_size: int | None = None,
     profile: bool = False,
+    tiling: TileSettings | None = None,
 ) -> Predictor:
     """Load a trained or exported model for inference.
 
@@ -363,6 +394,7 @@ def load_predictor(
         max_det: detections kept per image.
         batch_size: default images per backend call.
         profile: record per-layer times (`predictor.backend.layer_times()`).
+        tiling: tiled inference (see `Predictor`); None: whole images.
 
     Returns:
         A `Predictor`.
@@ -375,4 +407,4 @@ def load_predictor(
         class_conf=class_thresholds(class_conf or {}, list(manifest.class_names)),
         max_det=max_det,
     )
-    return Predictor(opened, settings, rect=rect, batch_size=batch_size)
+    return Predictor(opened, settings, rect=rect, batch_size=batch_size, tiling=tiling)

@@ -85,7 +85,8 @@ class AnnotatedVideos(Sink):
 class YoloLabels(Sink):
     """YOLO txt per frame in `<out>/labels/`: `class cx cy w h` (normalised), or for
     segmentation `class x1 y1 x2 y2 ...` (the largest outline), `score` appended with
-    `save_conf`. A frame without detections gets no file (YOLO's convention)."""
+    `save_conf`, then the track id when tracking (Ultralytics' order). A frame without
+    detections gets no file (YOLO's convention)."""
 
     def __init__(self, out_dir: Path, save_conf: bool, segment: bool) -> None:
         self.out_dir, self.save_conf, self.segment = out_dir / "labels", save_conf, segment
@@ -105,8 +106,9 @@ def yolo_lines(detections: Detections, save_conf: bool, segment: bool) -> list[s
     scale = np.array([width, height], dtype=np.float64)
     polygons = detections.polygons() if segment else [[] for _ in range(len(detections))]
     lines = []
-    for box, score, label, rings in zip(
-        detections.boxes_xyxy, detections.scores, detections.labels, polygons, strict=True
+    ids = detections.track_ids
+    for index, (box, score, label, rings) in enumerate(
+        zip(detections.boxes_xyxy, detections.scores, detections.labels, polygons, strict=True)
     ):
         x1, y1, x2, y2 = (float(v) for v in box)
         if segment:
@@ -116,8 +118,59 @@ def yolo_lines(detections: Detections, save_conf: bool, segment: bool) -> list[s
             values = np.array([(x1 + x2) / 2 / width, (y1 + y2) / 2 / height,
                                (x2 - x1) / width, (y2 - y1) / height])  # fmt: skip
         row = f"{int(label)} " + " ".join(f"{v:.6f}" for v in values)
-        lines.append(row + (f" {float(score):.5f}" if save_conf else "") + "\n")
+        row += f" {float(score):.5f}" if save_conf else ""
+        lines.append(row + (f" {int(ids[index])}" if ids is not None else "") + "\n")
     return lines
+
+
+class MotChallenge(Sink):
+    """MOTChallenge text files of tracked videos and image sequences in `<out>/mot/`:
+    `<stem>.txt` the tracks (`frame,id,left,top,width,height,score,-1,-1,-1`, frames from 1)
+    and `det/<stem>.txt` every detection given to the tracker (id -1), the two files MOT tools
+    (TrackEval, motmetrics, py-motmetrics' `mot16` loader) read."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir / "mot"
+        self.handles: dict[str, TextIO] = {}
+
+    def write(self, frame: Frame, detections: Detections, video: VideoInfo | None) -> None:
+        if frame.image is None or detections.track_ids is None:
+            return
+        number = _frame_number(frame, video)
+        self._write(_sequence(video), number, detections, detections.track_ids)
+
+    def write_candidates(
+        self, frame: Frame, detections: Detections, video: VideoInfo | None
+    ) -> None:
+        """Every detection the tracker was given for this frame (the det file)."""
+        ids = np.full(len(detections), -1, dtype=np.int64)
+        self._write(f"det/{_sequence(video)}", _frame_number(frame, video), detections, ids)
+
+    def _write(self, key: str, number: int, detections: Detections, ids: np.ndarray) -> None:
+        handle = self.handles.get(key)
+        if handle is None:
+            path = self.out_dir / f"{key}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.handles[key] = path.open("w", encoding="utf-8")
+        for box, score, track_id in zip(detections.boxes_xyxy, detections.scores, ids, strict=True):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            box_text = f"{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f}"
+            handle.write(f"{number},{int(track_id)},{box_text},{float(score):.5f},-1,-1,-1\n")
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+        self.handles = {}
+
+
+def _sequence(video: VideoInfo | None) -> str:
+    return video.stem if video is not None else "images"
+
+
+def _frame_number(frame: Frame, video: VideoInfo | None) -> int:
+    """MOT frame numbers start at 1: the video's frame (strided frames keep theirs), or the
+    image's place in its sequence."""
+    return (frame.index if video is not None else frame.position) + 1
 
 
 class Crops(Sink):

@@ -21,6 +21,8 @@ class Detections:
         masks: [N, H, W] bool at the original image size for segmentation models, else None.
         image: the [H, W, 3] uint8 BGR image predicted, when the `Predictor` was called on it
             (`plot()` draws on it); None otherwise.
+        track_ids: [N] int64 track id of each detection (>= 1; -1: not tracked) when the
+            detections come from tracking a video, else None.
     """
 
     boxes_xyxy: np.ndarray
@@ -31,6 +33,7 @@ class Detections:
     masks: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     image: np.ndarray | None = field(default=None, repr=False)
+    track_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -65,6 +68,7 @@ class Detections:
             masks=None if self.masks is None else self.masks[keep],
             meta=dict(self.meta),
             image=self.image,
+            track_ids=None if self.track_ids is None else self.track_ids[keep],
         )
 
     def polygons(
@@ -113,12 +117,13 @@ class Detections:
             )
         return draw_detections(
             base, self.boxes_xyxy, self.scores, self.labels, self.class_names, self.masks,
-            line_width,
+            line_width, self.track_ids,
         )  # fmt: skip
 
     def to_records(self) -> list[dict[str, Any]]:
-        """JSON-ready list: one dict per detection (box xyxy pixels, score, label id and name)."""
-        return [
+        """JSON-ready list: one dict per detection (box xyxy pixels, score, label id and name;
+        `track_id` too when tracked)."""
+        records = [
             {
                 "label": int(label),
                 "name": self.class_names[int(label)],
@@ -127,3 +132,7 @@ class Detections:
             }
             for box, score, label in zip(self.boxes_xyxy, self.scores, self.labels, strict=True)
         ]
+        if self.track_ids is not None:
+            for record, track_id in zip(records, self.track_ids, strict=True):
+                record["track_id"] = int(track_id)
+        return records
