@@ -75,8 +75,9 @@ def blob_predictor(input_size: int = 256, min_pixels: int = 12, conf: float = 0.
     `input_size` square inputs (stretched, as dfseg models by default)."""
     manifest = ArtifactManifest(
         format="checkpoint",
-        model=ModelDescription(size="n", num_classes=1, task="segment",
-                               image_size=(input_size, input_size)),  # fmt: skip
+        model=ModelDescription(
+            size="n", num_classes=1, task="segment", image_size=(input_size, input_size)
+        ),
         class_names=["blob"],
         preprocessing=Preprocessing(input_size=(input_size, input_size)),
         threshold=conf,

@@ -52,7 +52,8 @@ def test_tracking_reaches_what_its_detector_allows(tracked: dict, seed: int) -> 
     # late, and a track ending in a merged blob is lost until the shapes separate. 0.05 of
     # 480 objects is 24 object-frames, 6 per object over 120 frames.
     assert scores["mota"] >= bound - 0.05, (scores, bound)
-    assert scores["mota"] >= 0.65  # measured: bound 0.754, 0.858, 0.856; tracked 0.750, 0.854, 0.850
+    # measured: bound 0.754, 0.858, 0.856; tracked 0.750, 0.854, 0.850
+    assert scores["mota"] >= 0.65
     # Identities: 4 objects, a switch at most at some of the crossings.
     assert scores["idf1"] >= 0.75, scores
     assert scores["num_switches"] <= 3, scores
