@@ -27,10 +27,20 @@ def box_iou_xyxy(boxes1_xyxy: np.ndarray, boxes2_xyxy: np.ndarray) -> np.ndarray
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def box_ios_xyxy(boxes1_xyxy: np.ndarray, boxes2_xyxy: np.ndarray) -> np.ndarray:
-    """[N, M] intersection over the smaller box's area (1 when one box holds the other; 0 for
-    degenerate boxes). Two parts of one object cut by a tile border overlap little by IoU but
-    fully by this measure within the strip both tiles see."""
-    inter = box_intersections_xyxy(boxes1_xyxy, boxes2_xyxy)
-    smaller = np.minimum(box_areas_xyxy(boxes1_xyxy)[:, None], box_areas_xyxy(boxes2_xyxy)[None, :])
-    return np.where(smaller > 0, inter / np.where(smaller > 0, smaller, 1.0), 0.0)
+def clip_boxes_xyxy(boxes_xyxy: np.ndarray, windows_xyxy: np.ndarray) -> np.ndarray:
+    """[..., 4] boxes clipped to windows of the same shape (an empty box where they miss)."""
+    boxes = np.asarray(boxes_xyxy, dtype=np.float64)
+    windows = np.asarray(windows_xyxy, dtype=np.float64)
+    top_left = np.clip(boxes[..., :2], windows[..., :2], windows[..., 2:])
+    bottom_right = np.clip(boxes[..., 2:], windows[..., :2], windows[..., 2:])
+    return np.concatenate([top_left, np.maximum(bottom_right, top_left)], axis=-1)
+
+
+def paired_iou_xyxy(boxes1_xyxy: np.ndarray, boxes2_xyxy: np.ndarray) -> np.ndarray:
+    """[P] IoU of row-aligned [P, 4] box pairs (0 where the union is empty)."""
+    a = np.asarray(boxes1_xyxy, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes2_xyxy, dtype=np.float64).reshape(-1, 4)
+    wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None)
+    inter = wh[:, 0] * wh[:, 1]
+    union = box_areas_xyxy(a) + box_areas_xyxy(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)

@@ -3,15 +3,18 @@ the model at its input size, so small objects keep their pixels; detections are 
 and merged across tiles, and an object cut by tile borders becomes one detection whose mask is
 stitched from its parts.
 
-Merging ("fuse", the default) is greedy, best score first, per class: a detection joins a group
-when it comes from a tile the group has no member of yet and either overlaps the group's box by
-IoU >= `match_threshold` (the same object seen whole by two tiles), or one of the two was cut
-by an inner tile border and they overlap by intersection over the smaller box >= the threshold
-(two parts of one object; IoU of parts is low). The group's mask is the union of its members'
-masks, its box their union, its score the best. "nms" keeps the best-scoring detection of each
-overlapping set instead (parts cut by borders stay separate). With `whole_image`, the image is
-also predicted whole; its detections find the large objects and join groups like a tile's,
-but where tiles saw an object their finer masks and boxes are used.
+Two detections of one class from different tiles are one object when, inside the region both
+tiles see, their boxes agree: IoU of the two boxes clipped to the tiles' shared window >=
+`match_threshold`. An object seen whole by both tiles passes as by plain IoU; the two parts
+of an object cut by a border coincide in the shared strip however little of the object that
+strip holds; two neighbouring objects do not. "fuse" (the default) groups detections greedily,
+best score first, following such matches from member to member (a long object over three
+tiles is one group), at most one member per tile. The group's score is its best; its box and
+mask are the union of members scoring at least half the best (lower ones are duplicates that
+add nothing). "nms" keeps the best-scoring detection of each overlapping set instead (parts cut
+by borders stay separate). With `whole_image`, the image is also predicted whole (its window is
+the image): its detections find the large objects and join groups like a tile's, but where
+tiles saw an object their finer masks and boxes are used.
 """
 
 from __future__ import annotations
@@ -22,14 +25,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dfseg.ops.box_overlap import box_ios_xyxy, box_iou_xyxy
+from dfseg.ops.box_overlap import box_intersections_xyxy, clip_boxes_xyxy, paired_iou_xyxy
 from dfseg.ops.nms import nms_keep
-from dfseg.ops.tiles import tile_windows, touches_inner_edge
+from dfseg.ops.tiles import tile_windows
 from dfseg.runtime.postprocess import PostprocessSettings
 from dfseg.structures import Detections
 
 WHOLE_IMAGE = -1  # the source id of whole-image detections
-EDGE_MARGIN = 0.01  # of the tile side: a box this close to an inner border was cut by it
+GEOMETRY_SCORE_RATIO = 0.5  # members scoring less than this x the best add no box or mask
 
 PredictArrays = Callable[[Sequence[np.ndarray], Sequence[PostprocessSettings]], list[Detections]]
 
@@ -72,9 +75,17 @@ class _Pieces:
     scores: np.ndarray  # [N]
     labels: np.ndarray  # [N]
     sources: np.ndarray  # [N] tile index, WHOLE_IMAGE for the whole image
-    cut: np.ndarray  # [N] bool: touches an inner tile border
     masks: list[np.ndarray | None]  # per detection: [h, w] bool over its tile, or None
     windows: np.ndarray  # [T, 4] tile windows
+    image_hw: tuple[int, int]
+
+    def window_of(self, index: np.ndarray) -> np.ndarray:
+        """[P, 4] window of each detection in `index` (the image for whole-image ones)."""
+        height, width = self.image_hw
+        whole = np.array([0, 0, width, height], dtype=np.float64)
+        sources = self.sources[index]
+        windows = self.windows[np.clip(sources, 0, None)].astype(np.float64)
+        return np.where((sources == WHOLE_IMAGE)[:, None], whole, windows)
 
 
 def predict_tiled(
@@ -108,7 +119,7 @@ def predict_tiled(
         chunk = crops[start : start + tiling.batch]
         found += predict(chunk, [settings] * len(chunk))
     whole = predict([image], [settings])[0] if tiling.whole_image else None
-    pieces = _pieces(found, windows, whole, (height, width), tiling.size)
+    pieces = _pieces(found, windows, whole, (height, width))
     if tiling.merge == "nms":
         order = nms_keep(pieces.boxes, pieces.scores, pieces.labels, tiling.match_threshold)
         groups = [[int(i)] for i in order]
@@ -123,18 +134,15 @@ def _pieces(
     windows: np.ndarray,
     whole: Detections | None,
     image_hw: tuple[int, int],
-    tile_size: int,
 ) -> _Pieces:
-    boxes, scores, labels, sources, cut = [], [], [], [], []
+    boxes, scores, labels, sources = [], [], [], []
     masks: list[np.ndarray | None] = []
-    margin = max(2.0, EDGE_MARGIN * tile_size)
     for index, (detections, window) in enumerate(zip(found, windows, strict=True)):
         shifted = detections.boxes_xyxy + np.array([window[0], window[1]] * 2, np.float32)
         boxes.append(shifted)
         scores.append(detections.scores)
         labels.append(detections.labels)
         sources.append(np.full(len(detections), index))
-        cut.append(touches_inner_edge(shifted, window, image_hw, margin))
         masks += (
             list(detections.masks) if detections.masks is not None else [None] * len(detections)
         )
@@ -143,16 +151,15 @@ def _pieces(
         scores.append(whole.scores)
         labels.append(whole.labels)
         sources.append(np.full(len(whole), WHOLE_IMAGE))
-        cut.append(np.zeros(len(whole), dtype=bool))
         masks += _mask_list(whole)
     return _Pieces(
         boxes=np.concatenate(boxes).astype(np.float32).reshape(-1, 4),
         scores=np.concatenate(scores).astype(np.float32),
         labels=np.concatenate(labels).astype(np.int64),
         sources=np.concatenate(sources).astype(np.int64),
-        cut=np.concatenate(cut),
         masks=masks,
         windows=windows,
+        image_hw=image_hw,
     )
 
 
@@ -164,43 +171,55 @@ def _mask_list(detections: Detections) -> list[np.ndarray | None]:
 
 def fuse_groups(pieces: _Pieces, threshold: float) -> list[list[int]]:
     """Greedy grouping of detections that are one object (see the module docstring); groups
-    in descending order of their best score, each listing detection indices."""
-    order = np.argsort(-pieces.scores, kind="stable")
-    iou = box_iou_xyxy(pieces.boxes, pieces.boxes)  # [N, N]
-    ios = box_ios_xyxy(pieces.boxes, pieces.boxes)  # [N, N]
-    taken = np.zeros(len(order), dtype=bool)
+    in descending order of their best score, each listing detection indices, best first."""
+    joins = _matches(pieces, threshold)  # [N, N] bool
+    rank = np.empty(len(pieces.scores), dtype=np.int64)
+    rank[np.argsort(-pieces.scores, kind="stable")] = np.arange(len(pieces.scores))
+    taken = np.zeros(len(rank), dtype=bool)
     groups: list[list[int]] = []
-    for leader in order:
+    for leader in np.argsort(rank):
         if taken[leader]:
             continue
         taken[leader] = True
-        group = [int(leader)]
-        for other in order:
-            if taken[other] or pieces.labels[other] != pieces.labels[leader]:
-                continue
-            if int(pieces.sources[other]) in {int(pieces.sources[m]) for m in group}:
-                continue  # one tile does not see one object twice
-            if _joins(int(other), group, pieces, iou, ios, threshold):
+        group, seen_tiles, frontier = [int(leader)], {int(pieces.sources[leader])}, [int(leader)]
+        while frontier:
+            member = frontier.pop(0)
+            candidates = np.flatnonzero(joins[member] & ~taken)
+            for other in candidates[np.argsort(rank[candidates])]:
+                if int(pieces.sources[other]) in seen_tiles:
+                    continue  # one tile does not see one object twice
                 taken[other] = True
+                seen_tiles.add(int(pieces.sources[other]))
                 group.append(int(other))
+                frontier.append(int(other))
         groups.append(group)
     return groups
 
 
-def _joins(
-    other: int,
-    group: list[int],
-    pieces: _Pieces,
-    iou: np.ndarray,
-    ios: np.ndarray,
-    threshold: float,
-) -> bool:
-    for member in group:
-        if iou[other, member] >= threshold:
-            return True
-        if (pieces.cut[other] or pieces.cut[member]) and ios[other, member] >= threshold:
-            return True
-    return False
+def _matches(pieces: _Pieces, threshold: float) -> np.ndarray:
+    """[N, N] bool: same class, different tiles, and boxes clipped to the two tiles' shared
+    window overlapping by IoU >= `threshold`."""
+    count = len(pieces.scores)
+    joins = np.zeros((count, count), dtype=bool)
+    touching = box_intersections_xyxy(pieces.boxes, pieces.boxes) > 0  # [N, N]
+    touching &= pieces.labels[:, None] == pieces.labels[None, :]
+    touching &= pieces.sources[:, None] != pieces.sources[None, :]
+    first, second = np.nonzero(touching)  # candidate pairs only: boxes that meet at all
+    if not len(first):
+        return joins
+    window_a, window_b = pieces.window_of(first), pieces.window_of(second)
+    shared = np.concatenate(
+        [
+            np.maximum(window_a[:, :2], window_b[:, :2]),
+            np.minimum(window_a[:, 2:], window_b[:, 2:]),
+        ],
+        axis=1,
+    )  # [P, 4]
+    iou = paired_iou_xyxy(
+        clip_boxes_xyxy(pieces.boxes[first], shared), clip_boxes_xyxy(pieces.boxes[second], shared)
+    )
+    joins[first, second] = iou >= threshold
+    return joins
 
 
 def _assemble(
@@ -216,8 +235,10 @@ def _assemble(
     boxes = np.zeros((len(groups), 4), np.float32)
     masks = np.zeros((len(groups), height, width), bool) if with_masks else None
     for row, group in enumerate(groups):
-        tiled = [m for m in group if pieces.sources[m] != WHOLE_IMAGE]
-        used = tiled or group  # tiles see finer detail than the downscaled whole image
+        floor = GEOMETRY_SCORE_RATIO * float(pieces.scores[group[0]])
+        sure = [m for m in group if pieces.scores[m] >= floor]
+        tiled = [m for m in sure if pieces.sources[m] != WHOLE_IMAGE]
+        used = tiled or sure  # tiles see finer detail than the downscaled whole image
         chosen = pieces.boxes[used]
         boxes[row] = [
             chosen[:, 0].min(),
