@@ -28,6 +28,10 @@ def bench(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="CPU threads per backend (default: bench.threads, all)."
     ),
+    tile: int | None = typer.Option(
+        None, "--tile", min=32, help="Predict tile by tile (tile side in pixels; see infer)."
+    ),
+    tile_overlap: float = typer.Option(0.2, "--tile-overlap", min=0.0, max=0.95),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Accuracy and latency of the checkpoint and every export of a run, against torch FP32.
@@ -43,9 +47,14 @@ def bench(
     from dfseg.analysis.bench import bench_run, bench_settings
 
     threads = cpu_threads(threads or project.bench.threads, "bench")
+    from dfseg.runtime.tiling import tile_settings
+
+    tile_config = {**project.infer.tile.model_dump(), "overlap": tile_overlap}
+    tiling = tile_settings({**tile_config, "size": tile}) if tile is not None else None
     settings = bench_settings(
-        project.bench, metric=metric, max_drop=max_drop, devices=device, threads=threads
-    )
+        project.bench, metric=metric, max_drop=max_drop, devices=device, threads=threads,
+        tiling=tiling,
+    )  # fmt: skip
     with render.ProgressRenderer() as progress:
         report = bench_run(run, project, settings, None if as_json else progress)
     show(report, as_json, render_report)
@@ -80,8 +89,10 @@ def render_report(report: BenchReport) -> None:
         rows.append([name, row.status, row.size_mb, *accuracy, row.drop, *latency])
     out = render.console()
     table = render.table(
-        f"{report.split}: {report.images} images, {group} metrics", columns, rows, numeric_from=2
-    )
+        f"{report.split}: {report.images} images, {group} metrics"
+        + (f", {report.tiling}" if report.tiling else ""),
+        columns, rows, numeric_from=2,
+    )  # fmt: skip
     table.caption = (
         f"F1/P/R at the run's threshold {report.threshold:.3f}; drop = torch FP32 "
         f"{report.metric} minus the format's; latency at batch 1, median after warm-up"

@@ -67,6 +67,12 @@ def tile_settings(config: Mapping[str, Any], batch: int = 8) -> TileSettings | N
     return TileSettings(**{k: v for k, v in config.items() if k in known}, batch=max(1, batch))
 
 
+def describe_tiling(tiling: TileSettings) -> str:
+    """One line for reports: "tiles 640 px, overlap 0.2, fuse (+ whole image)"."""
+    whole = " + whole image" if tiling.whole_image else ""
+    return f"tiles {tiling.size} px, overlap {tiling.overlap:g}, {tiling.merge}{whole}"
+
+
 @dataclass
 class _Pieces:
     """All tiles' detections in image pixels, masks still tile-sized."""

@@ -47,7 +47,7 @@ def _small_objects(count: int = 30, size: int = 1024, radius: int = 6) -> tuple:
     while len(boxes) < count:
         x, y = (int(v) for v in rng.integers(20, size - 20, 2))
         box = [x - radius, y - radius, x + radius + 1, y + radius + 1]
-        if boxes and box_iou_xyxy(np.array([box]), np.array(boxes)).max() > 0 or any(
+        if (boxes and box_iou_xyxy(np.array([box]), np.array(boxes)).max() > 0) or any(
             abs(x - (b[0] + radius)) < 4 * radius and abs(y - (b[1] + radius)) < 4 * radius
             for b in boxes
         ):

@@ -64,6 +64,7 @@ class BenchReport(BaseModel):
         max_drop: the allowed drop (None: no limit).
         rows: one per configuration, in run order.
         out_dir: bench.csv, the plot and prediction images.
+        tiling: how images were tiled ("tiles 640 px, overlap 0.2, fuse"), None: whole images.
     """
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
@@ -77,6 +78,7 @@ class BenchReport(BaseModel):
     max_drop: float | None
     rows: list[BenchRow]
     out_dir: str
+    tiling: str | None = None
 
     @property
     def passed(self) -> bool:

@@ -35,6 +35,7 @@ from dfseg.metrics.plots import plot_prediction_grid
 from dfseg.nn.trained import read_checkpoint_manifest
 from dfseg.runtime.images import read_image_bgr
 from dfseg.runtime.predictor import Predictor, load_predictor
+from dfseg.runtime.tiling import TileSettings, describe_tiling
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.structures.run_folders import create_numbered_dir
 from dfseg.structures.run_layout import RunFolder
@@ -57,6 +58,7 @@ class BenchSettings:
         max_drop: a larger drop makes the row "validation_failed" (None: no limit).
         devices: "cpu" and/or "cuda".
         prediction_images: images drawn per configuration (0: none).
+        tiling: predict (and time) every configuration tile by tile; None: whole images.
     """
 
     warmup: int = 5
@@ -66,6 +68,7 @@ class BenchSettings:
     max_drop: float | None = None
     devices: tuple[str, ...] = ("cpu",)
     prediction_images: int = 4
+    tiling: TileSettings | None = None
 
 
 def bench_settings(section: BenchConfig | None, **overrides: object) -> BenchSettings:
@@ -131,6 +134,7 @@ def run_bench(
         metric=settings.metric,
         metric_group="mask" if any(row.mask is not None for row in rows) else "box",
         max_drop=settings.max_drop,
+        tiling=None if settings.tiling is None else describe_tiling(settings.tiling),
         rows=_judged(rows, targets, settings),
         out_dir=str(out_dir),
     )
@@ -162,7 +166,7 @@ def _bench_one(
     try:
         predictor = load_predictor(
             target.artifact, target.backend, target.device, threads=settings.threads,
-            precision=target.inference_precision,
+            precision=target.inference_precision, tiling=settings.tiling,
         )  # fmt: skip
         predictions = predict_for_evaluation(predictor, split.image_paths, progress, target.name)
         evaluation = build_eval_report(
