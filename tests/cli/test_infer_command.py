@@ -48,3 +48,36 @@ def test_infer_errors_are_clear(tmp_path: Path) -> None:
     assert (
         backend.exit_code == 2 and "no export that the openvino backend can run" in backend.output
     )
+
+
+def test_infer_track_and_tile_options(tmp_path: Path) -> None:
+    """--track on a video and --tile on a large image, through the CLI with a real (random)
+    model: track ids in the JSONL match the MOT file; tiling runs and refuses a bad merge."""
+    from dfseg.data.synthetic_video import render_tracking_video
+
+    _, run = write_run(tmp_path / "p", task="segment")
+    video = tmp_path / "shapes.mp4"
+    render_tracking_video(video, num_frames=12, image_size=(192, 256), seed=2)
+    args = ["infer", str(run), str(video), "--track", "--conf", "0.05", "--stride", "2"]
+    result = runner.invoke(app, [*args, "--json", "infer.tracker.low_thresh=0.02"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["frames"] == 6 and report["tracks"] >= 1
+    out = Path(report["out_dir"])
+    lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [line["frame"] for line in lines] == [0, 2, 4, 6, 8, 10]
+    tracked = [(line["frame"] + 1, d["track_id"]) for line in lines for d in line["detections"]]
+    assert tracked and all(track_id >= 1 for _, track_id in tracked)
+    mot = (out / "mot" / "shapes.txt").read_text().splitlines()
+    assert sorted((int(r.split(",")[0]), int(r.split(",")[1])) for r in mot) == sorted(tracked)
+    assert (out / "mot" / "det" / "shapes.txt").is_file() and (out / "shapes.mp4").is_file()
+
+    large = tmp_path / "large.png"
+    cv2.imwrite(str(large), np.random.default_rng(0).integers(0, 255, (600, 900, 3), np.uint8))
+    tiled = runner.invoke(
+        app, ["infer", str(run), str(large), "--tile", "256", "--tile-overlap", "0.1", "--json"]
+    )
+    assert tiled.exit_code == 0, tiled.output
+    assert json.loads(tiled.stdout)["images"] == 1
+    bad = runner.invoke(app, ["infer", str(run), str(large), "--tile-merge", "vote"])
+    assert bad.exit_code == 2 and "vote" in bad.output
