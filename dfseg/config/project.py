@@ -160,6 +160,14 @@ class DataSection(Section):
         description="Keep decoded training images between epochs: ram (refused when it would "
         "not fit), disk (.npy files in <output>/<name>/cache, keyed by file content) or none.",
     )
+    tile: int | None = Field(
+        None,
+        ge=32,
+        description="Train on tiles: each sample is a random window of this many original "
+        "pixels cut from an image larger than that (instances cut at its borders), and such an "
+        "image counts once per tile in an epoch; for models used with `infer --tile` on large "
+        "images. Validation stays on whole images (compare with `dfseg val --tile`).",
+    )
     split: SplitSection = Field(default_factory=SplitSection)
 
     @field_validator("classes")

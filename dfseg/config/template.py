@@ -23,6 +23,7 @@ data:
   classes: $classes   # $classes_comment
   image_size: [$height, $width]      # network input (h, w), multiples of 32
   keep_ratio: false           # true: letterbox (pad) instead of stretching
+  tile: null                  # large images: train on random tiles of this many pixels
   split: $split
 
 model:
@@ -53,6 +54,10 @@ export:
 infer:
   conf: null                  # null: the threshold tuned after training (best F1)
   save_txt: false
+  track: false                # videos: ByteTrack ids across frames (tracker: thresholds, buffer)
+  tile:
+    size: null                # large images: predict tile by tile (pixels), masks stitched
+    overlap: 0.2
 
 bench:
   runs: 30

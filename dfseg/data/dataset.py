@@ -3,6 +3,9 @@
 Train mode: resize or letterbox to the input size (or a 4-image mosaic), then the albumentations
 pipeline; crowd instances are dropped; in the segment task boxes are recomputed from the
 augmented masks; instances that end up tiny are dropped from every per-instance field together.
+With `tile` (`data.tile`), a training sample shows a random tile of an image larger than the tile
+instead of the whole image squeezed to the input, so a model for tiled inference learns objects
+at the scale it will see them.
 Eval mode: the deterministic resize/letterbox of `dfseg.ops.resize` only, recorded in the target
 as `resize_params` so predictions map back to original pixels exactly; crowd instances are kept
 and flagged.
@@ -71,6 +74,13 @@ class SampleRequest(NamedTuple):
     seed: int
 
 
+def tiles_per_image(height: int, width: int, tile: int | None) -> int:
+    """How many `tile`-pixel tiles cover an image edge to edge (1 without tiling)."""
+    if tile is None:
+        return 1
+    return -(-height // tile) * -(-width // tile)
+
+
 def sample_to_tensors(
     sample: Sample, image_id: int, orig_hw: tuple[int, int], with_masks: bool
 ) -> tuple[Tensor, Target]:
@@ -119,6 +129,10 @@ class InstanceDataset(Dataset):
         mode: "train" (augmented) or "eval" (deterministic resize only).
         augment: augmentation settings (train mode); None uses the defaults.
         keep_ratio: letterbox (keep aspect ratio, pad) instead of stretching to `input_hw`.
+        tile: train mode only: each sample shows a random `tile` x `tile` window (original
+            pixels) of an image larger than that, instances cut to it, and such an image counts
+            `tiles_per_image` times in an epoch; mosaics are made of tiles too. Eval mode is
+            unchanged (whole images).
     """
 
     def __init__(
@@ -129,6 +143,7 @@ class InstanceDataset(Dataset):
         mode: Mode,
         augment: AugmentConfig | None = None,
         keep_ratio: bool = False,
+        tile: int | None = None,
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be train or eval, got {mode!r}")
@@ -139,6 +154,12 @@ class InstanceDataset(Dataset):
         self.mode: Mode = mode
         self.settings = augment if augment is not None else AugmentConfig()
         self.keep_ratio = keep_ratio
+        if tile is not None and tile < 32:
+            raise ValueError(f"tile must be at least 32 pixels, got {tile}")
+        self.tile = tile
+        self._tiles_per_image = np.array(
+            [tiles_per_image(a.height, a.width, tile) for a in self.annotations], np.int64
+        )
         self.with_masks = spec.instance_masks
         self.broken_images = BrokenImageRegistry(len(self.annotations))
         self.cache: ImageCache | None = None
@@ -166,6 +187,8 @@ class InstanceDataset(Dataset):
                     [i for i in indices if not self.annotations[i].is_background], dtype=np.int64
                 )
             indices = np.setdiff1d(indices, self.broken_images.broken_indices())
+            if self.tile is not None:  # an image larger than a tile counts once per tile
+                indices = np.repeat(indices, self._tiles_per_image[indices])
         self._active = indices
 
     @property
@@ -235,8 +258,16 @@ class InstanceDataset(Dataset):
     def _decode_reduction(self, index: int, input_hw: tuple[int, int], zoom: float) -> int:
         """JPEG decode reduction for an image fitted to `input_hw` and then zoomed by `zoom`."""
         annotation = self.annotations[index]
-        params = compute_resize((annotation.height, annotation.width), input_hw, self.keep_ratio)
+        params = compute_resize(self._source_hw(annotation), input_hw, self.keep_ratio)
         return decode_reduction(annotation.image_path, max(params.scale_xy) * zoom)
+
+    def _source_hw(self, annotation: ImageAnnotation) -> tuple[int, int]:
+        """(height, width) in original pixels of what one training sample shows of an image:
+        the image, or a tile of it."""
+        height, width = annotation.height, annotation.width
+        if self.tile is None or self.mode != "train":
+            return height, width
+        return min(height, self.tile), min(width, self.tile)
 
     def cache_reductions(self) -> list[int]:
         """Per image, the JPEG decode reduction of its largest use in training (the largest
@@ -283,11 +314,15 @@ class InstanceDataset(Dataset):
         """
         params = compute_resize(decoded.image.shape[:2], input_hw, self.keep_ratio)
         resized = resize_image(decoded.image, params, PAD_VALUE)
-        # original pixels -> decoded pixels (x / reduction) -> input pixels
-        to_decoded = np.array([1.0 / decoded.reduction, 1.0 / decoded.reduction, 1.0])
-        affine = params.affine_to_input() * to_decoded
+        # original pixels -> decoded pixels (x / reduction, minus a window's corner) -> input
+        affine = params.affine_to_input() @ decoded.original_to_image()
+        annotation = decoded.annotation
+        region = None
+        if decoded.source_hw != (annotation.height, annotation.width):  # a tile: cut instances
+            (left, top), (height, width) = params.pad_xy, params.resized_hw
+            region = (left, top, left + width, top + height)
         sample = instances_to_sample(
-            resized, decoded.annotation, decoded.image_index, affine, self.with_masks, keep_crowd
+            resized, annotation, decoded.image_index, affine, self.with_masks, keep_crowd, region
         )
         return sample, params
 
@@ -297,6 +332,8 @@ class InstanceDataset(Dataset):
         zoom = self.settings.mosaic_scale[1] if request.mosaic_partners else 1.0
         indices = (request.image_index, *request.mosaic_partners)
         sources = [self._read_or_substitute(i, rng, request.input_hw, zoom) for i in indices]
+        if self.tile is not None:
+            sources = [source.window(self.tile, rng) for source in sources]
         if request.mosaic_partners:
             sample = build_mosaic(
                 sources,

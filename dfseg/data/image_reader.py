@@ -105,12 +105,43 @@ class DecodedImage:
         image_index: its index in the dataset (kept in `Sample.instance_keys`).
         reduction: `image` pixel i covers original pixels [r*i, r*(i+1)) (see
             `dfseg.data.image_reader.decode_reduction`).
+        origin_xy: where `image` starts in the decoded image, in decoded pixels: (0, 0) for the
+            whole image, a tile's corner for a window cut out of it (`window`).
     """
 
     image: np.ndarray
     annotation: ImageAnnotation
     image_index: int
     reduction: int = 1
+    origin_xy: tuple[int, int] = (0, 0)
+
+    @property
+    def source_hw(self) -> tuple[int, int]:
+        """(height, width) in original pixels of what `image` shows (the annotation's size for
+        a whole image)."""
+        r, (x, y) = self.reduction, self.origin_xy
+        height, width = self.image.shape[:2]
+        return (
+            min(self.annotation.height - y * r, height * r),
+            min(self.annotation.width - x * r, width * r),
+        )
+
+    def original_to_image(self) -> np.ndarray:
+        """[3, 3] float64 affine: original pixels (x, y, 1) -> pixels of `image`."""
+        r, (x, y) = self.reduction, self.origin_xy
+        return np.array([[1.0 / r, 0.0, -x], [0.0, 1.0 / r, -y], [0.0, 0.0, 1.0]])
+
+    def window(self, tile: int, rng: np.random.Generator) -> DecodedImage:
+        """A random `tile` x `tile` window (in original pixels) of a larger image, or the image
+        itself where it is no larger than `tile`; its instances are cut where they are used."""
+        height, width = self.image.shape[:2]
+        side = -(-tile // self.reduction)  # decoded pixels covering `tile` original pixels
+        if height <= side and width <= side:
+            return self
+        x = int(rng.integers(0, width - side + 1)) if width > side else 0
+        y = int(rng.integers(0, height - side + 1)) if height > side else 0
+        crop = self.image[y : y + side, x : x + side]
+        return DecodedImage(crop, self.annotation, self.image_index, self.reduction, (x, y))
 
 
 class BrokenImageRegistry:

@@ -46,7 +46,7 @@ def _place_tile(
 ) -> Sample | None:
     """Paint one tile onto `canvas` ([H, W, 3], in place) and return its instances there."""
     height, width = canvas.shape[:2]
-    source_h, source_w = tile.annotation.height, tile.annotation.width
+    source_h, source_w = tile.source_hw
     fit_h, fit_w = compute_resize((source_h, source_w), (height, width), keep_ratio).resized_hw
     tile_w, tile_h = max(1, round(fit_w * zoom)), max(1, round(fit_h * zoom))
     left, top = _tile_rectangle(quadrant, junction_xy, (tile_w, tile_h))
@@ -57,11 +57,11 @@ def _place_tile(
     decoded_h, decoded_w = tile.image.shape[:2]
     interpolation = interpolation_for_scale(tile_w / decoded_w, tile_h / decoded_h)
     resized = cv2.resize(tile.image, (tile_w, tile_h), interpolation=interpolation)
-    # The decoded image spans decoded_w * reduction original pixels (>= source_w).
-    scale_x = tile_w / (decoded_w * tile.reduction)
-    scale_y = tile_h / (decoded_h * tile.reduction)
+    # Decoded pixels -> tile pixels; the decoded image spans decoded_w * reduction original
+    # pixels (>= source_w), and a window starts at tile.origin_xy.
+    to_tile = np.array([[tile_w / decoded_w, 0.0, left], [0.0, tile_h / decoded_h, top]])
     canvas[y1:y2, x1:x2] = resized[y1 - top : y2 - top, x1 - left : x2 - left]
-    affine = np.array([[scale_x, 0.0, left], [0.0, scale_y, top]])
+    affine = to_tile @ tile.original_to_image()
     return instances_to_sample(
         canvas,
         tile.annotation,

@@ -11,6 +11,7 @@ import torch
 from dfseg.config import ProjectConfig, Settings, get_settings
 from dfseg.config.loader import apply_overrides, validate_project
 from dfseg.config.variants import model_variant
+from dfseg.data.dataset import tiles_per_image
 from dfseg.errors import DfsegError
 from dfseg.runtime.threads import ThreadChoice, choose_threads, cpu_model
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
@@ -224,6 +225,13 @@ def _banner(
     where = cpu_model() if device.type == "cpu" else torch.cuda.get_device_name(device)
     processes = f" x {context.world_size} processes" if context.world_size > 1 else ""
     splits = ", ".join(f"{name} {len(images)}" for name, images in data.splits.items() if images)
+    if config.data.tile is not None:
+        train_images = data.splits.get("train") or []
+        tiles = sum(tiles_per_image(a.height, a.width, config.data.tile) for a in train_images)
+        splits += (
+            f" (train as {tiles} tiles of {config.data.tile} px per epoch; val on whole images, "
+            "compare with dfseg val --tile)"
+        )
     weights = load.source if load is not None else config.model.pretrained or "none (from scratch)"
     rates = optimizer_settings(
         config.train, model_variant(config.model.size), config.model.pretrained is None

@@ -199,6 +199,7 @@ def build_training_parts(
         "train",
         augment=config.augment,
         keep_ratio=config.data.keep_ratio,
+        tile=config.data.tile,
     )
     if config.data.cache != "none":
         attach_image_cache(dataset, config.data.cache, config.cache_dir)

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 import torch
 from pipeline_checks import check_instance_fields
-from pipeline_fixtures import SyntheticSet, augment_with, boxes_to_pixels, make_synthetic_set
+from pipeline_fixtures import (
+    SyntheticSet,
+    augment_with,
+    boxes_to_pixels,
+    colour_pixels,
+    image_to_uint8,
+    make_synthetic_set,
+)
 
 from dfseg.config.train import AugmentConfig
 from dfseg.data.batch_sampler import TrainBatchSampler, multiscale_sizes
@@ -317,6 +324,75 @@ def test_reduced_jpeg_tiles_in_mosaic_stay_consistent(tmp_path: Path) -> None:
     dataset = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
     for seed in range(4):
         image, target = dataset[SampleRequest(0, INPUT_HW, (1, 2, 3), seed)]
+        check_instance_fields(image, target, synthetic, settings.min_box_size)
+        brightness = image.numpy().max(axis=0)
+        for mask in target["masks"].numpy().astype(bool):
+            assert brightness[mask].mean() > 0.5  # masks lie on their (bright) shapes
+
+
+def _large_images(tmp_path: Path, count: int) -> SyntheticSet:
+    """`count` 1024x1536 images (instances 200-460 px across) and one small 200x300 image."""
+    return make_synthetic_set(tmp_path, [(1024, 1536)] * count + [(200, 300)], seed=3)
+
+
+def test_tiles_show_large_images_at_their_own_scale(tmp_path: Path) -> None:
+    """`tile`: a sample is a 512 px window of the 1024x1536 image, stretched to the input like a
+    whole image would be; instances inside keep their shape at the tile's scale, instances the
+    window cuts are clipped to it, and nothing visible is dropped."""
+    synthetic = _large_images(tmp_path, 1)
+    settings = AugmentConfig.no_augmentation()
+    dataset = InstanceDataset(
+        synthetic.annotations, INPUT_HW, "segment", "train", settings, tile=512
+    )
+    assert len(dataset) == 2 * 3 + 1  # the large image once per tile, the small one once
+    scale = (INPUT_HW[0] / 512) * (INPUT_HW[1] / 512)  # input pixels per original pixel
+    annotation = synthetic.annotations[0]
+    whole = cut = 0
+    for seed in range(12):
+        image, target = dataset[SampleRequest(0, INPUT_HW, (), seed)]
+        keys = check_instance_fields(image, target, synthetic, settings.min_box_size)
+        pixels = image_to_uint8(image.numpy())
+        for key, colour in synthetic.colours.items():
+            found = colour_pixels(pixels, colour)
+            rows, columns = np.nonzero(found)
+            if key[0] == 0 and len(rows) and np.ptp(rows) > 4 and np.ptp(columns) > 4:
+                assert key in keys, f"instance {key} is visible but was dropped"
+        height, width = INPUT_HW
+        for (_, instance), mask, box in zip(
+            keys, target["masks"].numpy().astype(bool), boxes_to_pixels(
+                target["boxes"].numpy(), height, width), strict=True
+        ):  # fmt: skip
+            assert colour_pixels(pixels, synthetic.colours[(0, instance)])[mask].mean() > 0.8
+            inside = box[0] > 1 and box[1] > 1 and box[2] < width - 1 and box[3] < height - 1
+            segment = annotation.segments[instance]
+            assert segment is not None
+            area = segment_to_mask(segment, annotation.height, annotation.width).sum() * scale
+            if inside:
+                whole += 1
+                assert mask.sum() == pytest.approx(area, rel=0.1)
+            else:
+                cut += 1
+                assert mask.sum() < area * 1.1
+    assert whole and cut  # both kinds were seen
+    small, small_target = dataset[SampleRequest(1, INPUT_HW, (), 0)]  # smaller than a tile
+    plain = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
+    plain_image, plain_target = plain[SampleRequest(1, INPUT_HW, (), 0)]
+    assert torch.equal(small, plain_image) and torch.equal(
+        small_target["boxes"], plain_target["boxes"]
+    )
+
+
+def test_tiles_in_mosaics_and_reduced_decoding(tmp_path: Path) -> None:
+    synthetic = _as_jpeg(_large_images(tmp_path, 4), tmp_path)
+    settings = augment_with(AugmentConfig.no_augmentation(), mosaic=1.0)
+    plain = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings)
+    tiled = InstanceDataset(synthetic.annotations, INPUT_HW, "segment", "train", settings, tile=256)
+    # A whole 1536 px image squeezed to 160 px decodes at 1/4 (mosaic zoom included); a 256 px
+    # tile needs the full size.
+    assert plain.cache_reductions()[:4] == [4] * 4 and tiled.cache_reductions()[:4] == [1] * 4
+    assert len(tiled) == 4 * 4 * 6 + 2  # the 200x300 image is two tiles wide
+    for seed in range(4):
+        image, target = tiled[SampleRequest(0, INPUT_HW, (1, 2, 3), seed)]
         check_instance_fields(image, target, synthetic, settings.min_box_size)
         brightness = image.numpy().max(axis=0)
         for mask in target["masks"].numpy().astype(bool):

@@ -7,6 +7,9 @@ import pytest
 import torch
 from training_fixtures import tiny_config, tiny_project
 
+from dfseg.config import ConfigError
+from dfseg.config.template import render_project_template
+from dfseg.data.synthetic import generate_synthetic_dataset
 from dfseg.structures.manifest import ArtifactManifest
 from dfseg.training.api import (
     ResumeError,
@@ -155,3 +158,25 @@ def test_best_pt_says_when_its_threshold_is_not_a_tuned_one() -> None:
     tuned = SimpleNamespace(threshold_source="segm")
     text = threshold_description(later, tuned, "val", result)  # type: ignore[arg-type]
     assert text == "best F1 (mask) on val, epoch 3"
+
+
+def test_training_on_tiles_of_larger_images(tmp_path: Path) -> None:
+    """`data.tile`: 512 px images train as four 256 px tiles each, at the 256 px input."""
+    generate_synthetic_dataset(
+        tmp_path / "data", num_images=6, image_size=(512, 512), classes=("circle", "square"), seed=3
+    )
+    path = tmp_path / "project.yaml"
+    path.write_text(
+        render_project_template(
+            name="tiles", task="detect", size="n", classes=["circle", "square"],
+            image_size=(256, 256),
+        )
+    )  # fmt: skip
+    config = tiny_config(path, **{"train.epochs": 1, "data.tile": 256, "data.split.val": 0.34})
+    report = train_project(config)
+    assert report is not None and report.epochs_completed == 1
+    log = (Path(report.run_dir) / "train.log").read_text()
+    assert "train 4, val 2 (train as 16 tiles of 256 px per epoch" in log
+    assert (Path(report.run_dir) / "best.pt").is_file()
+    with pytest.raises(ConfigError, match=r"data\.tile"):
+        tiny_config(path, **{"data.tile": 8})
