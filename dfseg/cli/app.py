@@ -81,7 +81,13 @@ def main() -> None:
 
     native_stderr.install()  # decoder warnings to the log, not the console
     _show_library_warnings()
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C outside a command (while it starts): no traceback
+        import sys
+
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
 
 
 def _show_library_warnings() -> None:

@@ -110,13 +110,14 @@ def test_ctrl_c_stops_infer_with_playable_outputs(tmp_path: Path, segment_run_di
     write_video(video, 600, size_wh=(160, 120), fps=30.0)
     env = {**os.environ, "DFSEG_THREADS": "1"}
     command = [sys.executable, "-m", "dfseg", "infer", str(segment_run_dir), str(video)]
+    before = set(segment_run_dir.glob("infer*"))  # the session's run holds others' outputs
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     jsonl = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        found = sorted(segment_run_dir.glob("infer*/predictions.jsonl"))
-        if found and len(found[-1].read_text().splitlines()) >= 5:
-            jsonl = found[-1]
+        found = [d / "predictions.jsonl" for d in set(segment_run_dir.glob("infer*")) - before]
+        if found and found[0].exists() and len(found[0].read_text().splitlines()) >= 5:
+            jsonl = found[0]
             break
         time.sleep(0.2)
     assert jsonl is not None, process.communicate()[1].decode()[-2000:]
