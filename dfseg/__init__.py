@@ -28,6 +28,7 @@ def load(
     rect: bool = False,
     max_det: int = 300,
     batch_size: int | None = None,
+    streams: int | None = None,
 ) -> Predictor:
     """Load a trained or exported model for inference (Ultralytics' `YOLO("best.pt")`).
 
@@ -52,6 +53,8 @@ def load(
             made with --dynamic-size).
         max_det: detections kept per image.
         batch_size: images per backend call in `predict_batch`; None: the artifact's batch.
+        streams: OpenVINO throughput mode: N streams run the images of a `predict_batch` batch
+            in parallel (more images/s, each waits longer); None: lowest latency.
 
     Returns:
         A `Predictor`: call it on one image or a list (`conf`, `classes`, `max_det` per call) to
@@ -63,4 +66,5 @@ def load(
     return load_predictor(
         artifact, backend=backend, device=device, conf=conf, class_conf=class_conf,
         threads=threads, precision=precision, rect=rect, max_det=max_det, batch_size=batch_size,
+        streams=streams,
     )  # fmt: skip

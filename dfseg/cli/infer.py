@@ -42,6 +42,12 @@ def infer(
         None, "--conf", min=0.0, max=1.0, help="Score threshold (default: the tuned one)."
     ),
     batch: int | None = typer.Option(None, "--batch", min=1, help="Frames per model call."),
+    streams: int | None = typer.Option(
+        None,
+        "--streams",
+        min=1,
+        help="OpenVINO throughput mode: N parallel streams (images/s over latency).",
+    ),
     rect: bool | None = flag(
         None, "--rect/--no-rect", help="Letterbox models: pad only to a multiple of 32."
     ),
@@ -93,7 +99,7 @@ def infer(
 
     threads = cpu_threads(threads, "infer", device)
     options = infer_options(
-        project, backend=backend, conf=conf, batch=batch, rect=rect,
+        project, backend=backend, conf=conf, batch=batch, streams=streams, rect=rect,
         save_txt=save_txt, save_conf=save_conf, save_crops=save_crops,
         crop_padding=crop_padding, save_images=False if no_save_images else None, device=device,
         threads=threads, precision=precision, track=track, stride=stride, max_fps=max_fps,

@@ -101,6 +101,12 @@ class InferConfig(Section):
     )
     backend: Backend = "auto"
     batch: int = Field(1, gt=0)
+    streams: int | None = Field(
+        None,
+        gt=0,
+        description="OpenVINO throughput mode: N parallel inference streams (images/s over "
+        "latency; the batch is at least N); null: one stream, lowest latency.",
+    )
     rect: bool = Field(False, description="Pad only to a multiple of 32 (letterbox models).")
     max_det: int = Field(300, gt=0, le=300)
     save_images: bool = True

@@ -54,6 +54,7 @@ export:
 infer:
   conf: null                  # null: the threshold tuned after training (best F1)
   save_txt: false
+  streams: null               # OpenVINO: N parallel streams for folders/videos (images/s)
   track: false                # videos: ByteTrack ids across frames (tracker: thresholds, buffer)
   tile:
     size: null                # large images: predict tile by tile (pixels), masks stitched

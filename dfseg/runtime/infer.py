@@ -49,7 +49,8 @@ class InferOptions:
     Attributes:
         backend, device, threads, precision, conf, class_conf, rect, max_det: how to load and
             run the model (see `load_predictor`; conf None: the manifest's tuned threshold).
-        batch: frames per backend call.
+        batch: frames per backend call (at least `streams`).
+        streams: OpenVINO throughput mode (see `BackendOptions.streams`).
         save_images: annotated images and videos.
         save_txt: YOLO txt labels; save_conf appends the score to each row.
         save_crops: one image per detection, grown by `crop_padding` pixels per side.
@@ -70,6 +71,7 @@ class InferOptions:
     rect: bool = False
     max_det: int = 300
     batch: int = 1
+    streams: int | None = None
     save_images: bool = True
     save_txt: bool = False
     save_conf: bool = False
@@ -349,6 +351,7 @@ def run_infer(
     """
     backend = None if options.backend in (None, "auto") else options.backend
     artifact = resolve_artifact(target, backend)
+    batch = max(options.batch, options.streams or 1)  # a batch fills the streams
     predictor = load_predictor(
         artifact,
         backend=backend,
@@ -359,8 +362,9 @@ def run_infer(
         precision=options.precision,
         rect=options.rect,
         max_det=options.max_det,
-        batch_size=options.batch,
-        tiling=tile_settings(options.tile, options.batch),
+        batch_size=batch,
+        tiling=tile_settings(options.tile, batch),
+        streams=options.streams,
     )
     scan = open_sources(source, stride=options.stride, max_fps=options.max_fps)
     run = RunFolder.containing(artifact)

@@ -376,6 +376,7 @@ def load_predictor(
     batch_size: int | None = None,
     profile: bool = False,
     tiling: TileSettings | None = None,
+    streams: int | None = None,
 ) -> Predictor:
     """Load a trained or exported model for inference.
 
@@ -395,12 +396,21 @@ def load_predictor(
         batch_size: default images per backend call.
         profile: record per-layer times (`predictor.backend.layer_times()`).
         tiling: tiled inference (see `Predictor`); None: whole images.
+        streams: OpenVINO throughput mode, N streams running a batch's images in parallel
+            (see `BackendOptions.streams`); other backends refuse it.
 
     Returns:
         A `Predictor`.
     """
-    options = BackendOptions(device=device, threads=threads, precision=precision, profile=profile)
+    options = BackendOptions(
+        device=device, threads=threads, precision=precision, profile=profile, streams=streams
+    )
     opened = open_backend(artifact, backend, options)
+    if (streams or 1) > 1 and opened.name != "openvino":
+        raise BackendError(
+            f"streams={streams} is OpenVINO's throughput mode; {artifact} runs on the "
+            f"{opened.name} backend (export an OpenVINO model and use it, or leave streams unset)"
+        )
     manifest = opened.manifest
     settings = PostprocessSettings(
         conf=manifest.threshold if conf is None else float(conf),

@@ -33,12 +33,16 @@ class BackendOptions:
             "fp32", "bf16", "fp16" or "default" for the device's own choice); None: what the
             artifact's manifest records.
         profile: record per-layer times (`Backend.layer_times`; slows inference a little).
+        streams: OpenVINO throughput mode: this many inference streams, each with its own
+            infer request, run the images of a batch in parallel (images/s over latency);
+            None or 1: one request with the latency hint.
     """
 
     device: str | None = None
     threads: int | None = None
     precision: str | None = None
     profile: bool = False
+    streams: int | None = None
 
 
 @dataclass
