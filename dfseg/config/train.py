@@ -50,6 +50,14 @@ class TrainConfig(Section):
         0, ge=0, description="Train with the backbone's weights frozen for the first N epochs."
     )
     betas: tuple[float, float] = (0.9, 0.999)
+    optimizer: Literal["auto", "adamw", "muon"] = Field(
+        "auto",
+        description="muon: Muon (orthogonalised momentum) for the hidden weight matrices and "
+        "kernels at the same lr, AdamW for embeddings, prediction layers and norms; adamw: "
+        "AdamW for all (D-FINE's); auto: muon from scratch (measured better: "
+        "benchmarks/bench_learning.py), adamw when fine-tuning pretrained weights.",
+    )
+    muon_momentum: float = Field(0.95, ge=0, lt=1, description="Muon's Nesterov momentum.")
     scheduler: Literal["flat_cosine", "onecycle"] = "flat_cosine"
     warmup_epochs: float = Field(1.0, ge=0, description="Linear lr warm-up, in epochs.")
     flat_fraction: float = Field(

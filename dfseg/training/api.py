@@ -242,7 +242,8 @@ def _banner(
         f"classes; images: {splits}\n"
         f"  device {device}{processes} ({where}), {threads.describe()}, {workers} loader workers; "
         f"starting weights: {weights}\n"
-        f"  lr {rates.lr:g} (backbone {rates.backbone_lr:g}), batch {config.train.batch_size}, "
+        f"  {rates.name} lr {rates.lr:g} (backbone {rates.backbone_lr:g}), "
+        f"batch {config.train.batch_size}, "
         f"{config.train.epochs} epochs"
         + (f" at most, {config.train.time_budget:g} min budget" if config.train.time_budget else "")
         + f"; decode {config.model.decode}"

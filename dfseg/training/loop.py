@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.training.ema import ModelEMA
+from dfseg.training.optim import OptimizerSettings
 from dfseg.training.schedule import LrSchedule
 
 # results.csv groups the criterion's terms (final, aux, pre, enc, dn layers) into these families;
@@ -73,6 +74,7 @@ class StepTools:
     grad_clip: float
     autocast_dtype: torch.dtype | None
     device: torch.device
+    optimizer_settings: OptimizerSettings | None = None  # how `optimizer` was built
 
 
 def train_one_epoch(

@@ -1,4 +1,5 @@
-"""AdamW with parameter groups: separate backbone lr, no weight decay on norms and biases."""
+"""AdamW (or Muon + AdamW) with parameter groups: separate backbone lr, no weight decay on norms
+and biases."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from dfseg.training.muon import MuonAdamW, takes_muon
 
 _NORM_TYPES = (
     nn.BatchNorm1d,
@@ -25,6 +28,8 @@ class OptimizerSettings:
     weight_decay: float
     betas: tuple[float, float] = (0.9, 0.999)
     layer_lr_decay: float = 1.0  # backbone stage k of n gets backbone_lr * decay ** (n - k)
+    name: str = "adamw"  # or "muon": Muon for hidden weight matrices and kernels (`muon.py`)
+    momentum: float = 0.95  # Muon's momentum
 
 
 def no_decay_parameter_names(model: nn.Module) -> set[str]:
@@ -54,44 +59,62 @@ def backbone_depth(name: str) -> int | None:
 _NUM_STAGES = 4  # HGNetv2 has four stages after its stem
 
 
-def build_optimizer(model: nn.Module, settings: OptimizerSettings) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, settings: OptimizerSettings) -> torch.optim.Optimizer:
     """AdamW with groups: backbone / rest x decay / no decay (and, with a layer-wise lr decay
-    below 1, one backbone group per stage, earlier stages learning slower).
+    below 1, one backbone group per stage, earlier stages learning slower). With
+    `settings.name == "muon"` each decayed group is split once more: its hidden weight matrices
+    and kernels step with Muon (`MuonAdamW`, same lr), the rest with AdamW.
 
     Every group stores its own `initial_lr`, which the schedule scales (so the backbone keeps its
     own rate through warm-up and decay - a scalar OneCycle max_lr would silently drop it).
     Frozen parameters (requires_grad False) are left out.
     """
+    muon = settings.name == "muon"
     no_decay = no_decay_parameter_names(model)
-    groups: dict[tuple[int, bool], list[nn.Parameter]] = {}
+    modules = dict(model.named_modules())
+    groups: dict[tuple[int, bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         depth = backbone_depth(name)
         if depth is not None and settings.layer_lr_decay == 1.0:
             depth = 1  # one backbone group
-        groups.setdefault((depth or 0, name not in no_decay), []).append(param)
+        decays = name not in no_decay
+        module = modules[name.rpartition(".")[0]]
+        with_muon = muon and decays and takes_muon(name, param, module)
+        groups.setdefault((depth or 0, decays, with_muon), []).append(param)
     param_groups = []
     # backbone groups first, decayed before not decayed, head last: the order of dfseg 0.1's
     # groups, so an optimizer state saved in an older last.pt still loads on resume
-    order = sorted(groups, key=lambda key: (key[0] == 0, key[0], not key[1]))
-    for depth, decays in order:
-        params = groups[(depth, decays)]
+    order = sorted(groups, key=lambda key: (key[0] == 0, key[0], not key[1], not key[2]))
+    for depth, decays, with_muon in order:
+        params = groups[(depth, decays, with_muon)]
         if depth == 0:
             lr, label = settings.lr, "head"
         else:
             lr = settings.backbone_lr * settings.layer_lr_decay ** (depth - 1)
             label = "backbone" if settings.layer_lr_decay == 1.0 else f"backbone_depth{depth}"
-        param_groups.append(
-            {
-                "params": params,
-                "lr": lr,
-                "initial_lr": lr,
-                "weight_decay": settings.weight_decay if decays else 0.0,
-                "name": f"{label}{'' if decays else '_no_decay'}",
-            }
+        suffix = ("_muon" if with_muon else "") + ("" if decays else "_no_decay")
+        group = {
+            "params": params,
+            "lr": lr,
+            "initial_lr": lr,
+            "weight_decay": settings.weight_decay if decays else 0.0,
+            "name": f"{label}{suffix}",
+        }
+        if muon:
+            group["muon"] = with_muon
+        param_groups.append(group)
+    if muon:
+        return MuonAdamW(
+            param_groups, lr=settings.lr, betas=settings.betas, momentum=settings.momentum
         )
     return torch.optim.AdamW(param_groups, lr=settings.lr, betas=settings.betas)
+
+
+def optimizer_kind(state: dict) -> str:
+    """Which optimizer `build_optimizer` made when this state dict was saved: muon or adamw."""
+    return "muon" if any("muon" in group for group in state["param_groups"]) else "adamw"
 
 
 class BackboneFreeze:

@@ -38,7 +38,7 @@ from dfseg.training.evaluation import (
 )
 from dfseg.training.hooks import TrainerHook, run_files
 from dfseg.training.loop import EpochLosses, StepState, train_one_epoch
-from dfseg.training.optim import BackboneFreeze
+from dfseg.training.optim import BackboneFreeze, build_optimizer, optimizer_kind
 from dfseg.training.parts import LoopSettings, TrainingParts
 from dfseg.training.project_data import ProjectData
 from dfseg.training.reports import EpochResult, LoadSummary, TrainReport
@@ -116,6 +116,12 @@ class Trainer:
         """Continue from a last.pt payload (same epoch, schedule position, EMA, optimizer)."""
         tools = self.parts.tools
         self.parts.raw_model.load_state_dict(payload["model"])
+        saved = optimizer_kind(payload["optimizer"])
+        if tools.optimizer_settings is not None and saved != tools.optimizer_settings.name:
+            # a run started with the other optimizer (e.g. AdamW, the default before
+            # `optimizer: auto`) goes on with it
+            tools.optimizer_settings = replace(tools.optimizer_settings, name=saved)
+            tools.optimizer = build_optimizer(self.parts.raw_model, tools.optimizer_settings)
         tools.optimizer.load_state_dict(payload["optimizer"])
         tools.scaler.load_state_dict(payload["scaler"])
         if tools.ema is not None and payload.get("ema") is not None:

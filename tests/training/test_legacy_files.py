@@ -15,6 +15,7 @@ from dfseg.nn.trained import load_trained_model
 from dfseg.structures.manifest import ArtifactManifest
 from dfseg.training.api import config_for_resume, train_project
 from dfseg.training.checkpoint_io import load_payload
+from dfseg.training.optim import optimizer_kind
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-0.1.0"
 
@@ -59,6 +60,9 @@ def test_old_last_checkpoint_resumes(tmp_path: Path) -> None:
     assert report.epochs_completed == 2 and report.run_dir == str(run)
     payload = load_payload(run / "last.pt")
     assert payload["epoch"] == 2 and payload["config"]["train"]["epochs"] == 2
+    # 0.1.0 trained with AdamW; from scratch the default is now Muon, yet the run goes on
+    # with the optimizer whose state it saved
+    assert optimizer_kind(payload["optimizer"]) == "adamw"
     # the zeroed weights give non-finite losses (batches skipped); the point is that it resumed
     rows = (run / "results.csv").read_text().splitlines()
     assert rows[-1].startswith("2,")

@@ -128,3 +128,15 @@ def test_null_learning_rates_depend_on_whether_the_backbone_is_pretrained() -> N
     assert (tuned.lr, tuned.backbone_lr) == (n.base_lr, n.backbone_lr)  # D-FINE's own
     given = optimizer_settings(TrainConfig(lr=1e-4), n, from_scratch=True)
     assert given.lr == 1e-4 and given.backbone_lr == pytest.approx(2e-3)
+
+
+def test_auto_optimizer_is_muon_from_scratch_and_adamw_for_fine_tuning() -> None:
+    from dfseg.config.train import TrainConfig
+    from dfseg.config.variants import model_variant
+    from dfseg.training.setup import optimizer_settings
+
+    n = model_variant("n")
+    assert optimizer_settings(TrainConfig(), n, from_scratch=True).name == "muon"
+    assert optimizer_settings(TrainConfig(), n, from_scratch=False).name == "adamw"
+    chosen = TrainConfig(optimizer="adamw")
+    assert optimizer_settings(chosen, n, from_scratch=True).name == "adamw"
