@@ -164,10 +164,7 @@ class OpenVinoBackend(Backend):
         results: dict[int, dict[str, np.ndarray]] = {}
 
         def collect(request: Any, start: int) -> None:
-            results[start] = {
-                name: request.get_output_tensor(index).data.copy()
-                for index, name in enumerate(self.output_names)
-            }
+            results[start] = self._outputs(request)
 
         queue.set_callback(collect)
         for start in range(0, len(images), piece):
@@ -207,11 +204,14 @@ class OpenVinoBackend(Backend):
         request.infer({0: images}, share_inputs=True)
         if self.options.profile:
             self._record_layers(request)
-        named = {
+        return raw_outputs_from(self._outputs(request))
+
+    def _outputs(self, request: Any) -> dict[str, np.ndarray]:
+        """A finished request's outputs by name (copied: the request is reused)."""
+        return {
             name: request.get_output_tensor(index).data.copy()
             for index, name in enumerate(self.output_names)
         }
-        return raw_outputs_from(named)
 
     def _record_layers(self, request: Any) -> None:
         """Add the last inference's per-node times (OpenVINO keeps only the last one's)."""
