@@ -22,6 +22,7 @@ from dfseg.config.tasks import task_spec
 from dfseg.ops.resize import ResizeParams
 from dfseg.runtime.artifacts import BACKEND_FORMATS, default_backend, resolve_artifact
 from dfseg.runtime.backends import Backend, BackendOptions, backend_class
+from dfseg.runtime.backends.base import pad_batch
 from dfseg.runtime.errors import ArtifactError, BackendError
 from dfseg.runtime.images import ImageInput, as_bgr_array
 from dfseg.runtime.outputs import RawOutputs
@@ -286,9 +287,8 @@ class Predictor:
         for start in range(0, len(batch), step):
             chunk = batch[start : start + step]
             count = len(chunk)
-            if fixed is not None and count < fixed:
-                padding = np.zeros((fixed - count, *chunk.shape[1:]), dtype=chunk.dtype)
-                chunk = np.concatenate([chunk, padding])
+            if fixed is not None:
+                chunk = pad_batch(chunk, fixed)
             parts.append(_first(run(np.ascontiguousarray(chunk)), count))
         return parts[0] if len(parts) == 1 else _concatenate(parts)
 

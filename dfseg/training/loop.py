@@ -74,7 +74,7 @@ class StepTools:
     grad_clip: float
     autocast_dtype: torch.dtype | None
     device: torch.device
-    optimizer_settings: OptimizerSettings | None = None  # how `optimizer` was built
+    optimizer_settings: OptimizerSettings  # how `optimizer` was built
 
 
 def train_one_epoch(

@@ -3,8 +3,8 @@
 Muon (Jordan et al., 2024) keeps a Nesterov momentum of each weight's gradient and steps along
 its orthogonalised form: the matrix U V^T of the momentum's SVD U S V^T, approximated by five
 Newton-Schulz iterations in bf16. Every direction of the update then has the same size, so
-directions the plain gradient barely moves (rare features, here: classes learned late) move as
-fast as the dominant ones. A convolution kernel is treated as the matrix (out, in * kh * kw).
+directions the plain gradient barely moves can move as fast as the dominant ones. A
+convolution kernel is treated as the matrix (out, in * kh * kw).
 
 The step size follows the "match RMS of AdamW" rule (0.2 * sqrt(max(rows, cols)), Liu et al.,
 2025, torch's `adjust_lr_fn="match_rms_adamw"`), so a group's AdamW learning rate, warm-up and

@@ -117,7 +117,7 @@ class Trainer:
         tools = self.parts.tools
         self.parts.raw_model.load_state_dict(payload["model"])
         saved = optimizer_kind(payload["optimizer"])
-        if tools.optimizer_settings is not None and saved != tools.optimizer_settings.name:
+        if saved != tools.optimizer_settings.name:
             # a run started with the other optimizer (e.g. AdamW, the default before
             # `optimizer: auto`) goes on with it
             tools.optimizer_settings = replace(tools.optimizer_settings, name=saved)

@@ -153,6 +153,14 @@ class Backend(ABC):
         raise NotImplementedError(f"the {self.name} backend takes float tensors only")
 
 
+def pad_batch(batch: np.ndarray, size: int) -> np.ndarray:
+    """`batch` with zero images appended up to `size` (a static-batch artifact's batch)."""
+    if len(batch) >= size:
+        return batch
+    padding = np.zeros((size - len(batch), *batch.shape[1:]), dtype=batch.dtype)
+    return np.concatenate([batch, padding])
+
+
 def raw_outputs_from(named: Mapping[str, np.ndarray]) -> RawOutputs:
     """`RawOutputs` from arrays keyed by graph output name (mask_logits optional)."""
     missing = [name for name in OUTPUT_NAMES[:3] if name not in named]

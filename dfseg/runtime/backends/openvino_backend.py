@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from dfseg.errors import missing_dependency
-from dfseg.runtime.backends.base import Backend, BackendOptions, LayerTime, raw_outputs_from
+from dfseg.runtime.backends.base import (
+    Backend,
+    BackendOptions,
+    LayerTime,
+    pad_batch,
+    raw_outputs_from,
+)
 from dfseg.runtime.errors import ArtifactError, BackendError
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.structures.manifest import ArtifactManifest
@@ -160,7 +166,8 @@ class OpenVinoBackend(Backend):
         if queue is None:
             queue = import_openvino().AsyncInferQueue(compiled, self.streams)
             self._queues[key] = queue
-        piece = super().fixed_batch or max(1, -(-len(images) // self.streams))
+        fixed = super().fixed_batch
+        piece = fixed or max(1, -(-len(images) // self.streams))
         results: dict[int, dict[str, np.ndarray]] = {}
 
         def collect(request: Any, start: int) -> None:
@@ -169,9 +176,8 @@ class OpenVinoBackend(Backend):
         queue.set_callback(collect)
         for start in range(0, len(images), piece):
             chunk = images[start : start + piece]
-            if len(chunk) < piece and super().fixed_batch is not None:
-                padding = np.zeros((piece - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
-                chunk = np.concatenate([chunk, padding])
+            if fixed is not None:
+                chunk = pad_batch(chunk, fixed)
             queue.start_async({0: np.ascontiguousarray(chunk)}, start)
         queue.wait_all()
         order = sorted(results)
