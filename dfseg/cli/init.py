@@ -14,11 +14,15 @@ from dfseg.errors import DfsegError
 
 def init(
     directory: Path = typer.Argument(Path("."), help="Folder for the project file."),
-    task: Literal["detect", "segment"] = typer.Option("detect", help="detect or segment."),
+    task: Literal["detect", "segment", "semantic"] = typer.Option(
+        "detect", help="detect, segment or semantic (a class per pixel)."
+    ),
     size: Literal["n", "s", "m", "l", "x"] = typer.Option("s", help="Model size."),
     name: str | None = typer.Option(None, help="Project name (default: the folder's name)."),
     data: str = typer.Option("data", help="Dataset folder, relative to the project file."),
-    data_format: Literal["yolo", "coco", "voc"] = typer.Option("yolo", "--format"),
+    data_format: Literal["yolo", "coco", "voc", "masks"] = typer.Option(
+        "yolo", "--format", help="Label format (masks: PNG class masks, for semantic)."
+    ),
     classes: str | None = typer.Option(None, help="Comma-separated class names in id order."),
     filename: str = typer.Option("project.yaml", help="Name of the file to write."),
     force: bool = flag(False, "--force", help="Overwrite an existing file."),

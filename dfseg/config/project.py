@@ -26,7 +26,7 @@ from dfseg.config.tasks import Task
 from dfseg.config.train import AugmentConfig, TrainConfig
 from dfseg.config.variants import MODEL_VARIANTS, PRETRAINED_NAMES, ModelSize
 
-LabelFormat = Literal["yolo", "coco", "voc"]
+LabelFormat = Literal["yolo", "coco", "voc", "masks"]
 ResolvedPath = Annotated[Path, BeforeValidator(resolve_path)]
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -36,7 +36,11 @@ class ProjectSection(Section):
     """Who this project is and where its outputs go."""
 
     name: str = Field("project", description="Project name; outputs go to <output>/<name>/.")
-    task: Task = Field("detect", description="detect (boxes) or segment (boxes + instance masks).")
+    task: Task = Field(
+        "detect",
+        description="detect (boxes), segment (boxes + instance masks) or semantic (a class per "
+        "pixel).",
+    )
     output: ResolvedPath = Field(
         Path("runs"), validate_default=True, description="Output root, relative to this file."
     )
@@ -227,6 +231,10 @@ class ModelSection(Section):
     nms_iou: float = Field(
         0.5, gt=0, le=1, description="Overlap above which nms drops the lower-scored box."
     )
+    semantic_context: Literal["none", "ppm"] = Field(
+        "none",
+        description="semantic: a pyramid-pooling context block on the coarsest encoder level.",
+    )
     num_queries: int = Field(
         300,
         ge=1,
@@ -294,6 +302,29 @@ class ProjectConfig(Section):
                 if name != "data" and data.get(name) is None:
                     data[name] = {}
         return data
+
+    @model_validator(mode="after")
+    def _task_fits_data_and_metric(self) -> ProjectConfig:
+        semantic = self.project.task == "semantic"
+        if self.data.format == "masks" and not semantic:
+            raise ValueError(
+                "data.format masks holds per-pixel class masks: set project.task: semantic "
+                "(detect and segment need YOLO, COCO or VOC instance labels)"
+            )
+        metric = self.train.decision_metric
+        if semantic and metric != "miou":
+            if "decision_metric" in self.train.model_fields_set:
+                raise ValueError(
+                    f"train.decision_metric {metric!r} is a detection metric; task semantic "
+                    "picks best.pt by miou (set decision_metric: miou or leave it out)"
+                )
+            self.train.decision_metric = "miou"
+        if not semantic and metric == "miou":
+            raise ValueError(
+                "train.decision_metric miou is for project.task: semantic; use map50_95, "
+                "map50 or f1"
+            )
+        return self
 
     @property
     def source(self) -> Path | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-Task = Literal["detect", "segment"]
+Task = Literal["detect", "segment", "semantic"]
 MetricGroup = Literal["box", "mask"]
 
 # The results.csv / metric-name suffix of each metric group (Ultralytics' convention).
@@ -32,6 +32,9 @@ class TaskSpec:
             head, the criterion mask losses, predictions carry masks.
         metric_groups: the metric groups evaluated, boxes first ("box", "mask").
         outputs: the exported graph's outputs, in order.
+        semantic: per-pixel classes: labels are class regions (one pseudo-instance per class
+            present in an image, `dfseg.data.semantic`), the model has a semantic head instead
+            of the decoder, the criterion is per-pixel, evaluation reports mIoU.
     """
 
     name: str
@@ -39,11 +42,20 @@ class TaskSpec:
     instance_masks: bool
     metric_groups: tuple[MetricGroup, ...]
     outputs: tuple[str, ...]
+    semantic: bool = False
+
+    @property
+    def rasterises_masks(self) -> bool:
+        """Whether the dataset rasterises (and augments) masks: instance masks, or the class
+        regions of a semantic task."""
+        return self.instance_masks or self.semantic
 
     @property
     def decision_group(self) -> MetricGroup:
         """The metric group that picks best.pt and the confidence threshold (the last one: the
         task's own output, e.g. masks for instance segmentation)."""
+        if not self.metric_groups:
+            raise ValueError(f"task {self.name!r} has no box or mask metrics (it reports mIoU)")
         return self.metric_groups[-1]
 
 
@@ -61,6 +73,14 @@ TASKS: dict[str, TaskSpec] = {
         instance_masks=True,
         metric_groups=("box", "mask"),
         outputs=("labels", "boxes", "scores", "mask_logits"),
+    ),
+    "semantic": TaskSpec(
+        name="semantic",
+        description="a class per pixel",
+        instance_masks=False,
+        metric_groups=(),
+        outputs=("semantic_logits",),
+        semantic=True,
     ),
 }
 

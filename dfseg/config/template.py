@@ -14,12 +14,12 @@ _TEMPLATE = Template(
 
 project:
   name: $name                 # outputs go to <output>/<name>/ (split lists, exp, exp-2, ...)
-  task: $task               # detect (boxes) | segment (boxes + instance masks)
+  task: $task               # detect (boxes) | segment (+ instance masks) | semantic (pixels)
   output: runs
 
 data:
   path: $data_path           # your dataset folder, read in place (never modified)
-  format: $data_format                # yolo | coco | voc
+  format: $data_format                # yolo | coco | voc | masks (semantic: PNG class masks)
   classes: $classes   # $classes_comment
   image_size: [$height, $width]      # network input (h, w), multiples of 32
   keep_ratio: false           # true: letterbox (pad) instead of stretching
@@ -37,7 +37,7 @@ train:
   batch_size: 8
   lr: null                    # null: the size's D-FINE default (backbone_lr likewise)
   amp: auto                   # CUDA mixed precision: auto | bf16 | fp16 | off
-  decision_metric: map50_95   # picks best.pt: map50_95 | map50 | f1
+  decision_metric: $metric   # picks best.pt: map50_95 | map50 | f1 (semantic: miou)
   early_stopping: 0           # stop after N epochs without improvement (0: never)
 
 augment:
@@ -112,4 +112,5 @@ def render_project_template(
         width=image_size[1],
         filename=filename,
         split=split,
+        metric="miou    " if task == "semantic" else "map50_95",
     )

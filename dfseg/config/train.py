@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from dfseg.config.base import Section
 
-DecisionMetric = Literal["map50_95", "map50", "f1"]
+DecisionMetric = Literal["map50_95", "map50", "f1", "miou"]
 
 
 class TrainConfig(Section):
@@ -81,7 +81,9 @@ class TrainConfig(Section):
     )
     cpu_bf16: bool = Field(False, description="bf16 autocast on CPU (faster on AVX512-BF16).")
     decision_metric: DecisionMetric = Field(
-        "map50_95", description="Picks best.pt and drives early stopping (mask metric for segment)."
+        "map50_95",
+        description="Picks best.pt and drives early stopping (mask metric for segment; miou, "
+        "the default there, for semantic).",
     )
     early_stopping: int = Field(
         0, ge=0, description="Stop after N epochs without improvement; 0 off."
@@ -110,6 +112,20 @@ class TrainConfig(Section):
     )
     mask_bce_weight: float = Field(5.0, ge=0)
     mask_dice_weight: float = Field(5.0, ge=0)
+    semantic_ce_weight: float = Field(1.0, ge=0, description="semantic: pixel cross-entropy.")
+    semantic_dice_weight: float = Field(
+        0.0, ge=0, description="semantic: soft Dice over the classes (0: off)."
+    )
+    semantic_ohem: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="semantic: online hard example mining, the hardest fraction of the pixels "
+        "that the cross-entropy keeps (null: every pixel).",
+    )
+    semantic_class_weights: list[float] | None = Field(
+        None, description="semantic: cross-entropy weight per class, in class order."
+    )
     tensorboard: bool = False
     mlflow: bool = False
     wandb: bool = False
