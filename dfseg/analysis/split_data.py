@@ -89,5 +89,5 @@ def split_images_for(
     project: ProjectConfig, split: SplitChoice, max_images: int | None = None
 ) -> SplitImages:
     """One split of a project's dataset, read as every command reads it."""
-    dataset = read_project_dataset(project.data).dataset
+    dataset = read_project_dataset(project.data, task=project.project.task).dataset
     return load_split_images(dataset, project.split_dir, split, project.project.task, max_images)

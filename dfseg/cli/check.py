@@ -36,12 +36,13 @@ def check(
     """
     config = load(project, overrides)
 
+    from dfseg.config.tasks import task_spec
     from dfseg.data.check import InputSize, check_read
     from dfseg.data.project_dataset import read_project_dataset
 
     with render.ProgressRenderer() as progress:
         callback = None if as_json else progress
-        dataset = read_project_dataset(config.data, callback)
+        dataset = read_project_dataset(config.data, callback, config.project.task)
         split_of = _existing_split(config, dataset.dataset) if splits else None
         report = check_read(
             dataset.result, deep=deep, progress=callback,
@@ -49,6 +50,7 @@ def check(
             input_size=InputSize(
                 config.data.image_size, config.data.keep_ratio, config.model.num_queries
             ),
+            semantic=task_spec(config.project.task).semantic,
         )  # fmt: skip
     if plot is not None and report.sizes is not None:
         from dfseg.analysis.object_sizes_plot import plot_object_sizes
@@ -59,8 +61,13 @@ def check(
     else:
         out = render.console()
         out.print(f"[bold]{report.root}[/] ({report.format}): {report.summary()}")
-        rows = [(c.class_id, c.name, c.images, c.instances) for c in report.classes]
-        out.print(render.table(None, ["Id", "Class", "Images", "Instances"], rows, numeric_from=2))
+        if task_spec(config.project.task).semantic:
+            columns = ["Id", "Class", "Images", "Pixels"]
+            rows = [(c.class_id, c.name, c.images, c.pixel_share) for c in report.classes]
+        else:
+            columns = ["Id", "Class", "Images", "Instances"]
+            rows = [(c.class_id, c.name, c.images, c.instances) for c in report.classes]
+        out.print(render.table(None, columns, rows, numeric_from=2))
         _print_sizes(report)
         _print_duplicates(report, splits)
         print_issues(report.issues)

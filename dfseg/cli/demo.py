@@ -88,7 +88,9 @@ class _Tour:
         from dfseg.data.check import check_read
         from dfseg.data.project_dataset import read_project_dataset
 
-        report = check_read(read_project_dataset(self.config.data).result)
+        report = check_read(
+            read_project_dataset(self.config.data, task=self.config.project.task).result
+        )
         render.console().print(report.summary())
         if not report.ok:
             raise DfsegError("the generated dataset failed its check; this is a bug, report it")
@@ -97,7 +99,7 @@ class _Tour:
         from dfseg.data.project_dataset import make_split, read_project_dataset
 
         config = self.config
-        dataset = read_project_dataset(config.data)
+        dataset = read_project_dataset(config.data, task=config.project.task)
         report = make_split(dataset, config.data.split, config.split_dir, overwrite=True)
         render.console().print(
             "split: " + ", ".join(f"{name} {count}" for name, count in report.counts.items())

@@ -24,7 +24,7 @@ def split(
 
     from dfseg.data.project_dataset import make_split, read_project_dataset
 
-    dataset = read_project_dataset(config.data)
+    dataset = read_project_dataset(config.data, task=config.project.task)
     report = make_split(dataset, config.data.split, config.split_dir, overwrite, skip_invalid)
     if as_json:
         render.dump_json(report)

@@ -40,6 +40,9 @@ class ClassStats(BaseModel):
     name: str
     images: int
     instances: int
+    pixel_share: float | None = Field(
+        None, description="Semantic datasets: the class's share of the labelled pixels."
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ def check_read(
     duplicate_similarity: float | None = DEFAULT_MIN_SIMILARITY,
     splits: Mapping[Path, str] | None = None,
     input_size: InputSize | None = None,
+    semantic: bool = False,
 ) -> CheckReport:
     """`check_dataset` of a dataset already read (e.g. a project's, split across folders).
 
@@ -151,6 +155,8 @@ def check_read(
         splits: image path -> split name of an existing split: duplicate groups across splits
             are reported as leaks.
         input_size: how training resizes images: object sizes are then reported at that size.
+        semantic: the labels are class regions (`dfseg.data.semantic`): the class table gets
+            each class's share of the labelled pixels, and object sizes are not reported.
     """
     dataset = result.dataset
     log = IssueLog(dataset.root)
@@ -165,8 +171,10 @@ def check_read(
         log.add("no-images", dataset.root, "the dataset has no images")
     usable_dataset = Dataset(dataset.root, dataset.format, dataset.class_names, usable)
     classes = class_table(usable_dataset)
+    if semantic:
+        _add_pixel_shares(classes, usable_dataset)
     sizes = None
-    if input_size is not None:
+    if input_size is not None and not semantic:
         sizes = object_size_report(
             usable_dataset, input_size.hw, input_size.keep_ratio, input_size.num_queries
         )
@@ -245,6 +253,15 @@ def class_table(dataset: Dataset) -> list[ClassStats]:
         ClassStats(class_id=k, name=name, images=int(images[k]), instances=int(instances[k]))
         for k, name in enumerate(dataset.class_names)
     ]
+
+
+def _add_pixel_shares(classes: list[ClassStats], dataset: Dataset) -> None:
+    from dfseg.data.semantic import class_pixel_counts
+
+    counts = class_pixel_counts(dataset)
+    total = max(int(counts.sum()), 1)
+    for row in classes:
+        row.pixel_share = float(counts[row.class_id]) / total
 
 
 def _check_images(

@@ -1,4 +1,4 @@
-"""`convert_dataset`: write the internal form out as a YOLO or COCO dataset.
+"""`convert_dataset`: write the internal form out as a YOLO, COCO or index-mask dataset.
 
 Output layouts:
 - YOLO: `images/`, `labels/` (one txt per image, empty for backgrounds) and `classes.txt`.
@@ -6,6 +6,10 @@ Output layouts:
   zero-width bridges), RLE masks are traced into polygons, box-only instances as box rows.
 - COCO: `images/` and `annotations.json`; category ids are 1-based (class id + 1) with the
   names kept; polygons and RLE are kept as they are, crowd regions keep `iscrowd: 1`.
+- masks (semantic labels): `images/`, `masks/` (one index PNG per image, same relative path and
+  stem, pixel value = class id, 255 = ignored, VOC colour palette) and `classes.txt`; what
+  `data.format: masks` reads back. The dataset must be in the semantic form
+  (`dfseg.data.semantic`: instance labels are rasterised by `semantic_from_instances`).
 
 Images keep their paths relative to the folder that contains all of them. They are copied by
 default (the output then stands alone and survives moving or deleting the source); `symlink` links
@@ -22,15 +26,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from PIL import Image
 from pydantic import BaseModel
 
 from dfseg.data.formats.issues import indented_list
+from dfseg.data.semantic import annotation_to_index_map, voc_palette
 from dfseg.errors import DfsegError
 from dfseg.ops.masks import mask_to_polygons, merge_rings, rle_to_coco, segment_to_mask
-from dfseg.structures import Dataset, ImageAnnotation, Polygons, Segment
+from dfseg.structures import RLE, Dataset, ImageAnnotation, Polygons, Segment
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 
-ConvertFormat = Literal["yolo", "coco"]
+ConvertFormat = Literal["yolo", "coco", "masks"]
 ImageTransfer = Literal["copy", "symlink"]
 COCO_FILE = "annotations.json"
 CONVERT_TASK = "convert"
@@ -69,7 +75,7 @@ def convert_dataset(
     Args:
         dataset: the internal form (as returned by `read_dataset`).
         out_dir: output folder; may exist, but none of the files to write may.
-        format: "yolo" or "coco".
+        format: "yolo", "coco" or "masks" (the last needs the semantic form).
         images: "copy" (default) or "symlink" the image files.
         progress: optional callback, one event per image.
         skip_invalid: write the dataset although reading it left something out (unreadable
@@ -81,8 +87,9 @@ def convert_dataset(
         image or row reading left out, with the reason.
 
     Raises:
-        ConvertError: an output file already exists, two images would share a label file, or
-            reading left something out and `skip_invalid` is False (the error lists it all).
+        ConvertError: an output file already exists, two images would share a label file,
+            "masks" for a dataset not in the semantic form, or reading left something out and
+            `skip_invalid` is False (the error lists it all).
     """
     writer = _WRITERS.get(format)
     if writer is None:
@@ -268,4 +275,56 @@ def _coco_annotation(
     return entry
 
 
-_WRITERS = {"yolo": _write_yolo, "coco": _write_coco}
+def _write_masks(
+    dataset: Dataset,
+    out_dir: Path,
+    targets: list[Path],
+    mode: ImageTransfer,
+    result: ConvertReport,
+    progress: ProgressCallback | None,
+) -> None:
+    _require_semantic_form(dataset)
+    masks = [
+        out_dir / "masks" / t.relative_to(out_dir / "images").with_suffix(".png") for t in targets
+    ]
+    if len(set(masks)) != len(masks):
+        clash = next(p for p in masks if masks.count(p) > 1)
+        raise ConvertError(
+            f"two images would share the mask file {clash} (same name, other extension); "
+            "rename one of them"
+        )
+    _refuse_existing([*targets, *masks, out_dir / "classes.txt"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "classes.txt").write_text("\n".join(dataset.class_names) + "\n")
+    palette = voc_palette().tobytes()
+    for done, (image, target, mask) in enumerate(
+        zip(dataset.images, targets, masks, strict=True), start=1
+    ):
+        _transfer(image.image_path, target, mode)
+        mask.parent.mkdir(parents=True, exist_ok=True)
+        png = Image.fromarray(annotation_to_index_map(image))  # "L": values are the class ids
+        png.putpalette(palette)  # -> "P" with VOC colours, same values
+        png.save(mask)
+        result.instances += image.num_instances
+        result.segments += image.num_instances
+        report(progress, ProgressEvent(CONVERT_TASK, completed=done, total=len(targets)))
+    result.files_written = 2 * len(targets) + 1
+    result.notes.append(
+        "masks are palette PNGs: pixel value = class id (line in classes.txt), 255 = ignored"
+    )
+
+
+def _require_semantic_form(dataset: Dataset) -> None:
+    """Index masks hold one class per pixel: refuse instance labels (they would overlap and lack
+    the background class)."""
+    for image in dataset.images:
+        labels = image.labels.tolist()
+        if len(set(labels)) != len(labels) or not all(isinstance(s, RLE) for s in image.segments):
+            raise ConvertError(
+                f"{image.image_path}: these are instance labels; index masks need the semantic "
+                "form (one region per class, background = class 0). Rasterise them first with "
+                "dfseg.data.semantic.semantic_from_instances (`dfseg convert --to masks` does)"
+            )
+
+
+_WRITERS = {"yolo": _write_yolo, "coco": _write_coco, "masks": _write_masks}

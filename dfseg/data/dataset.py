@@ -160,7 +160,8 @@ class InstanceDataset(Dataset):
         self._tiles_per_image = np.array(
             [tiles_per_image(a.height, a.width, tile) for a in self.annotations], np.int64
         )
-        self.with_masks = spec.instance_masks
+        self.with_masks = spec.rasterises_masks
+        self.semantic = spec.semantic
         self.broken_images = BrokenImageRegistry(len(self.annotations))
         self.cache: ImageCache | None = None
         self._pipeline = (
@@ -348,7 +349,8 @@ class InstanceDataset(Dataset):
             sample, _ = self._single_sample(sources[0], request.input_hw, keep_crowd=False)
         sample = augment_sample(self._pipeline, sample, int(rng.integers(_SEED_BOUND)))
         sample = sample.with_boxes_from_masks().with_clipped_boxes()
-        sample = sample.without_small_instances(self.settings.min_box_size)
+        # a class region of any size is a label (only emptied ones go); instances need a size
+        sample = sample.without_small_instances(0 if self.semantic else self.settings.min_box_size)
         annotation = sources[0].annotation
         return sample_to_tensors(
             sample, sources[0].image_index, (annotation.height, annotation.width), self.with_masks

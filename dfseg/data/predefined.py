@@ -94,12 +94,18 @@ def _is_dataset_folder(folder: Path, format: LabelFormat) -> bool:
         return any(folder.glob("*.json")) or any((folder / "annotations").glob("*.json"))
     if format == "yolo":
         return (folder / "images").is_dir() or (folder / "labels").is_dir()
+    if format == "masks":
+        return (folder / "images").is_dir() or (folder / "masks").is_dir()
     return any(folder.rglob("*.xml"))
 
 
 def _subset_of(root: Path, name: str, format: LabelFormat) -> Path | None:
-    if format == "yolo" and (root / "images" / name).is_dir():
+    if format in ("yolo", "masks") and (root / "images" / name).is_dir():
         return root / "images" / name
+    if format == "masks":
+        listed = root / "ImageSets" / "Segmentation" / f"{name}.txt"
+        if listed.is_file():
+            return listed
     if format == "voc":
         listed = root / "ImageSets" / "Main" / f"{name}.txt"
         if listed.is_file():

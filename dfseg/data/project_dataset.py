@@ -12,11 +12,12 @@ shipped test split never leaks into training by accident.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dfseg.config import DataSection
 from dfseg.config.project import SplitSection
+from dfseg.config.tasks import Task, task_spec
 from dfseg.data.duplicates import fingerprint_images, group_duplicates
 from dfseg.data.formats.issues import indented_list, relative_to_root
 from dfseg.data.formats.result import ReadResult
@@ -27,6 +28,7 @@ from dfseg.data.predefined import (
     sources_from_config,
 )
 from dfseg.data.reading import read_dataset_with_details
+from dfseg.data.semantic import semantic_from_instances
 from dfseg.data.split import SplitError, SplitReport, split_dataset, write_predefined_split
 from dfseg.structures import Dataset, ImageAnnotation
 from dfseg.structures.progress import ProgressCallback
@@ -64,13 +66,41 @@ def dataset_root(data: DataSection) -> Path:
 
 
 def read_project_dataset(
-    data: DataSection, progress: ProgressCallback | None = None
+    data: DataSection, progress: ProgressCallback | None = None, task: Task = "detect"
 ) -> ProjectDataset:
     """Read the project's dataset (see the module docstring).
+
+    Args:
+        data: the project's data section.
+        progress: optional callback receiving `ProgressEvent`s.
+        task: the project's task; for a semantic task, instance labels (polygons, masks) are
+            turned into class regions with a background class first (`semantic_from_instances`);
+            `masks` datasets are read as class regions already.
 
     Raises:
         DatasetError: the dataset or one of its splits cannot be read.
     """
+    project = _read_project_dataset(data, progress)
+    if task_spec(task).semantic and data.format != "masks":
+        project = _as_semantic(project)
+    return project
+
+
+def _as_semantic(project: ProjectDataset) -> ProjectDataset:
+    """The project's instance labels as class regions (the split lists follow the images)."""
+    dataset = semantic_from_instances(project.dataset)
+    by_path = {image.image_path: image for image in dataset.images}
+    predefined = None
+    if project.predefined is not None:
+        predefined = {
+            name: [by_path[image.image_path] for image in images]
+            for name, images in project.predefined.items()
+        }
+    result = replace(project.result, dataset=dataset)
+    return replace(project, result=result, predefined=predefined)
+
+
+def _read_project_dataset(data: DataSection, progress: ProgressCallback | None) -> ProjectDataset:
     root = dataset_root(data)
     classes = data.class_names or None
     split = data.split
@@ -141,7 +171,7 @@ def make_split(
 
 
 def skipped_images(project: ProjectDataset) -> list[str]:
-    """"path: reason" of every image found that no split will hold."""
+    """ "path: reason" of every image found that no split will hold."""
     root = project.dataset.root
     unreadable = {
         issue.path: issue.message

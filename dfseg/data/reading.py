@@ -1,4 +1,5 @@
-"""`read_dataset`: the one entry point from a user's labels (YOLO, COCO, VOC) to a `Dataset`.
+"""`read_dataset`: the one entry point from a user's labels (YOLO, COCO, VOC, index masks) to a
+`Dataset`.
 
 Importers read the user's layout in place and never write to it. Everything noticed on the way is
 in `Dataset.issues` (see `dfseg.data.formats.issues.ISSUE_KINDS`); images whose labels have errors
@@ -14,16 +15,22 @@ from typing import Literal
 
 from dfseg.data.formats.coco import read_coco
 from dfseg.data.formats.issues import DatasetError, IssueLog
+from dfseg.data.formats.masks import read_masks
 from dfseg.data.formats.result import ReadResult
 from dfseg.data.formats.voc import read_voc
 from dfseg.data.formats.yolo import read_yolo
 from dfseg.structures import Dataset
 from dfseg.structures.progress import ProgressCallback
 
-LabelFormat = Literal["yolo", "coco", "voc"]
+LabelFormat = Literal["yolo", "coco", "voc", "masks"]
 Reader = Callable[[Path, list[str] | None, Path | None, ProgressCallback | None], ReadResult]
 
-READERS: dict[str, Reader] = {"yolo": read_yolo, "coco": read_coco, "voc": read_voc}
+READERS: dict[str, Reader] = {
+    "yolo": read_yolo,
+    "coco": read_coco,
+    "voc": read_voc,
+    "masks": read_masks,
+}
 
 
 def read_dataset(
@@ -37,9 +44,10 @@ def read_dataset(
 
     Args:
         root: the dataset folder (for COCO also the JSON file itself).
-        format: "yolo", "coco" or "voc".
+        format: "yolo", "coco", "voc" or "masks" (index PNGs for semantic segmentation).
         class_names: id -> name. YOLO: read from classes.txt / data.yaml when None. COCO:
             categories are matched by name when given. VOC: names map to ids by this list.
+            masks: the name of each pixel value (classes.txt at the root when None).
         annotations: COCO only, the JSON file when the folder holds several.
         progress: optional callback receiving `ProgressEvent`s.
 

@@ -56,7 +56,7 @@ def load_project_data(config: ProjectConfig, create_split: bool = True) -> Proje
         ProjectDataError: no classes, no split (and `create_split` False), or an empty train split.
         SplitError: ratios given for a dataset that comes split (see `read_project_dataset`).
     """
-    project = read_project_dataset(config.data)
+    project = read_project_dataset(config.data, task=config.project.task)
     dataset = project.dataset
     if dataset.num_classes == 0:
         raise ProjectDataError(

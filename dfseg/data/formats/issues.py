@@ -114,6 +114,36 @@ ISSUE_KINDS: dict[str, tuple[Severity, str]] = {
         "info",
         "Instances without a polygon train boxes only; the mask loss ignores them.",
     ),
+    "missing-mask": (
+        "error",
+        "Every image needs a mask PNG with its name in the mask folder (images/a.jpg -> "
+        "masks/a.png, JPEGImages/a.jpg -> SegmentationClass/a.png); add it or remove the image.",
+    ),
+    "unreadable-mask": (
+        "error",
+        "The mask cannot be read as an index mask; save it as a PNG of mode L or P (pixel value "
+        "= class id, 255 = ignore).",
+    ),
+    "mask-size": (
+        "error",
+        "A mask needs the width and height of its image (one class id per pixel); re-export it "
+        "at the image's size.",
+    ),
+    "mask-values": (
+        "error",
+        "Each mask pixel is a class id (its index in data.classes) or 255 for pixels to ignore; "
+        "list every class in data.classes, or fix the mask.",
+    ),
+    "colour-mask": (
+        "error",
+        "Colour masks are read through the Pascal VOC palette only; save masks as single-channel "
+        "index PNGs (mode L or P: pixel value = class id, 255 = ignore).",
+    ),
+    "box-only-regions": (
+        "info",
+        "Instances without a polygon or mask are painted as their box in the semantic labels; "
+        "label their outlines for exact class regions.",
+    ),
     "inferred-classes": (
         "info",
         "Class names were collected from the label files in sorted order; set data.classes in "
