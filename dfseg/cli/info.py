@@ -9,6 +9,7 @@ import typer
 
 from dfseg.cli import render
 from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, load
+from dfseg.config.tasks import Task
 
 
 def info(
@@ -20,7 +21,9 @@ def info(
     ),
     overrides: list[str] | None = OVERRIDES_ARG,
     size: Literal["n", "s", "m", "l", "x"] | None = typer.Option(None, help="Model size."),
-    task: Literal["detect", "segment"] | None = typer.Option(None, help="detect or segment."),
+    task: Literal["detect", "segment", "semantic"] | None = typer.Option(
+        None, help="detect, segment or semantic."
+    ),
     image_size: tuple[int, int] | None = typer.Option(
         None, "--image-size", help="Input height and width.", show_default=False
     ),
@@ -29,7 +32,7 @@ def info(
 ) -> None:
     """Show parameters (total, trainable, per part), FLOPs and output shapes."""
     chosen_size: str = "s"
-    chosen_task: Literal["detect", "segment"] = "detect"
+    chosen_task: Task = "detect"
     classes, hw = 80, (640, 640)
     if project is not None:
         config = load(project, overrides)

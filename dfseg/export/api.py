@@ -31,6 +31,7 @@ from dfseg.export.source import ExportSource, file_sha256, parity_images
 from dfseg.export.tensorrt_export import ENGINE_FILE, export_tensorrt
 from dfseg.nn.model import DFine
 from dfseg.nn.postprocess import max_detections
+from dfseg.nn.semantic_model import DFineSemantic
 from dfseg.nn.trained import InferenceGraph, load_trained_model
 from dfseg.runtime.backends import BackendOptions, backend_class
 from dfseg.runtime.backends.onnxruntime_backend import METADATA_KEY, import_onnxruntime
@@ -88,6 +89,11 @@ def export_model(
     if "trt" in options.formats and not torch.cuda.is_available():
         raise ExportError("TensorRT export needs a CUDA GPU; none is visible")
     model, trained = load_trained_model(source.checkpoint)
+    if isinstance(model, DFineSemantic):
+        raise ExportError(
+            f"{source.checkpoint} is a semantic model: `dfseg train` and `dfseg val` take it, "
+            "export does not yet"
+        )
     folders = _claim_folders(source, options, tuple(trained.model.image_size))  # type: ignore[arg-type]
     prepared = _prepare(model, trained, source, options)
     artifacts: list[ArtifactReport] = []

@@ -12,6 +12,8 @@ from dfseg.nn.hgnetv2 import HGNetv2
 from dfseg.nn.hybrid_encoder import HybridEncoder
 from dfseg.nn.mask_head import MaskHead
 from dfseg.nn.model import DFine, ModelSpecError, check_image_size
+from dfseg.nn.semantic_head import SemanticContext, SemanticHead
+from dfseg.nn.semantic_model import DFineSemantic
 from dfseg.structures.manifest import DEFAULT_QUERIES, ModelDescription
 
 
@@ -21,6 +23,7 @@ def describe_model(
     task: str = "detect",
     image_size: tuple[int, int] = (640, 640),
     num_queries: int = DEFAULT_QUERIES,
+    semantic_context: SemanticContext = "none",
 ) -> ModelDescription:
     """A checked `ModelDescription`.
 
@@ -40,7 +43,7 @@ def describe_model(
         raise ModelSpecError(f"num_queries must be 1..{DEFAULT_QUERIES}, got {num_queries!r}")
     height, width = int(image_size[0]), int(image_size[1])
     num_anchors = sum((height // s) * (width // s) for s in MODEL_VARIANTS[size].feat_strides)
-    if num_anchors < num_queries:
+    if num_anchors < num_queries and not TASKS[task].semantic:
         raise ModelSpecError(
             f"image_size {(height, width)} gives {num_anchors} anchors for size {size!r}, fewer "
             f"than the {num_queries} queries; use a larger input size or fewer model.num_queries"
@@ -52,6 +55,7 @@ def describe_model(
             task=task,
             image_size=(height, width),
             num_queries=num_queries,
+            semantic_context=semantic_context,
         )
     except ValidationError as exc:  # unreachable after the checks above, kept as a guard
         raise ModelSpecError(str(exc)) from None
@@ -60,6 +64,26 @@ def describe_model(
 def _build_parts(
     variant: ModelVariant, num_classes: int, image_size: tuple[int, int], num_queries: int
 ) -> tuple[HGNetv2, HybridEncoder, DFineDecoder]:
+    backbone, encoder = _build_features(variant, image_size)
+    decoder = DFineDecoder(
+        num_classes=num_classes,
+        num_queries=num_queries,
+        hidden_dim=variant.decoder_hidden_dim,
+        feat_channels=(variant.encoder_hidden_dim,) * len(variant.return_idx),
+        feat_strides=variant.feat_strides,
+        num_points=variant.num_points,
+        num_layers=variant.num_decoder_layers,
+        ffn_dim=variant.decoder_ffn_dim,
+        image_size=image_size,
+        reg_scale=variant.reg_scale,
+    )
+    return backbone, encoder, decoder
+
+
+def _build_features(
+    variant: ModelVariant, image_size: tuple[int, int]
+) -> tuple[HGNetv2, HybridEncoder]:
+    """The backbone and hybrid encoder every task shares."""
     backbone = HGNetv2(
         variant.backbone,
         variant.use_lab,
@@ -80,19 +104,7 @@ def _build_parts(
         depth_mult=variant.depth_mult,
         image_size=image_size,
     )
-    decoder = DFineDecoder(
-        num_classes=num_classes,
-        num_queries=num_queries,
-        hidden_dim=variant.decoder_hidden_dim,
-        feat_channels=(variant.encoder_hidden_dim,) * num_levels,
-        feat_strides=variant.feat_strides,
-        num_points=variant.num_points,
-        num_layers=variant.num_decoder_layers,
-        ffn_dim=variant.decoder_ffn_dim,
-        image_size=image_size,
-        reg_scale=variant.reg_scale,
-    )
-    return backbone, encoder, decoder
+    return backbone, encoder
 
 
 def build_model(
@@ -101,7 +113,8 @@ def build_model(
     task: Task | str = "detect",
     image_size: tuple[int, int] = (640, 640),
     num_queries: int = DEFAULT_QUERIES,
-) -> DFine:
+    semantic_context: SemanticContext = "none",
+) -> DFine | DFineSemantic:
     """Build a randomly initialised D-FINE of a registered size.
 
     Args:
@@ -112,16 +125,20 @@ def build_model(
             multiples of 32. Other sizes still work (generated on the fly).
         num_queries: decoder queries (official: 300). Fewer suit datasets with few objects per
             image; no weight depends on it, so every checkpoint loads whatever the count.
+        semantic_context: semantic task: "ppm" adds a pyramid-pooling block to the head.
 
     Returns:
         A `DFine` in training mode whose state-dict keys match the official checkpoints
-        (plus `mask_head.*` for segment), carrying its `ModelDescription`.
+        (plus `mask_head.*` for segment), carrying its `ModelDescription`; for the semantic
+        task a `DFineSemantic` (backbone and encoder keys as official, `semantic_head.*`).
 
     Raises:
         ModelSpecError: unknown size or task, bad class count or image size.
     """
-    description = describe_model(size, num_classes, task, image_size, num_queries)
+    description = describe_model(size, num_classes, task, image_size, num_queries, semantic_context)
     variant = MODEL_VARIANTS[description.size]
+    if TASKS[description.task].semantic:
+        return _build_semantic(description, variant)
     backbone, encoder, decoder = _build_parts(
         variant, num_classes, description.image_size, description.num_queries
     )
@@ -136,7 +153,19 @@ def build_model(
     return DFine(description, backbone, encoder, decoder, mask_head)
 
 
-def build_described_model(description: ModelDescription) -> DFine:
+def _build_semantic(description: ModelDescription, variant: ModelVariant) -> DFineSemantic:
+    backbone, encoder = _build_features(variant, description.image_size)
+    head = SemanticHead(
+        num_classes=description.num_classes,
+        encoder_dim=variant.encoder_hidden_dim,
+        encoder_strides=variant.feat_strides,
+        stage_channels=backbone.stage_channels,
+        context=description.semantic_context,
+    )
+    return DFineSemantic(description, backbone, encoder, head)
+
+
+def build_described_model(description: ModelDescription) -> DFine | DFineSemantic:
     """`build_model` from a stored description (a checkpoint's or an export's manifest)."""
     return build_model(
         description.size,
@@ -144,4 +173,5 @@ def build_described_model(description: ModelDescription) -> DFine:
         description.task,
         description.image_size,
         description.num_queries,
+        description.semantic_context,
     )

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from dfseg.errors import DfsegError
 from dfseg.nn.model import DFine
+from dfseg.nn.semantic_model import DFineSemantic
 
 # Buffers that depend on the model's input size: always rebuilt, never taken from a file.
 SIZE_DEPENDENT_KEYS = ("decoder.anchors", "decoder.valid_mask")
@@ -26,6 +27,9 @@ CLASS_DEPENDENT_PREFIXES = (
     "decoder.denoising_class_embed.",
 )
 MASK_HEAD_PREFIX = "mask_head."
+# heads a checkpoint of another task lacks: they keep their fresh initialisation
+FRESH_HEAD_PREFIXES = (MASK_HEAD_PREFIX, "semantic_head.")
+SEMANTIC_CLASSIFIER_PREFIX = "semantic_head.classifier."
 
 
 class CheckpointError(DfsegError):
@@ -143,9 +147,9 @@ def _plan(
         if key in SIZE_DEPENDENT_KEYS:
             report.rebuilt.append(key)
         elif key not in state_dict:
-            (report.reinitialized if key.startswith(MASK_HEAD_PREFIX) else missing).append(key)
+            (report.reinitialized if key.startswith(FRESH_HEAD_PREFIXES) else missing).append(key)
         elif state_dict[key].shape != value.shape:
-            if key.startswith(CLASS_DEPENDENT_PREFIXES):
+            if key.startswith((*CLASS_DEPENDENT_PREFIXES, SEMANTIC_CLASSIFIER_PREFIX)):
                 report.reinitialized.append(key)
             else:
                 mismatched.append(_mismatch(key, state_dict[key], value))
@@ -163,7 +167,7 @@ def _plan(
 
 
 def load_checkpoint(
-    model: DFine,
+    model: DFine | DFineSemantic,
     source: Path | str | dict[str, Any],
     strict: bool = False,
     class_names: list[str] | None = None,
@@ -171,7 +175,10 @@ def load_checkpoint(
     """Load weights into `model` in place.
 
     Args:
-        model: a (non-deployed) `DFine`.
+        model: a (non-deployed) `DFine`, or a `DFineSemantic` (it takes the backbone and
+            encoder of any D-FINE checkpoint of its size; its head starts fresh unless the
+            checkpoint is a semantic one, whose classifier is re-initialised for another class
+            count).
         source: checkpoint file or an already loaded checkpoint dict.
         strict: demand an exact key and shape match (size-dependent buffers included).
         class_names: the model's class names; when the class heads differ in size, the rows of
@@ -197,7 +204,9 @@ def load_checkpoint(
         _strict_check(model_state, state_dict, label)
     report = LoadReport(source=label, container=container)
     to_load = _plan(model_state, state_dict, report)
-    if any(key.startswith(CLASS_DEPENDENT_PREFIXES) for key in report.reinitialized):
+    if isinstance(model, DFine) and any(
+        key.startswith(CLASS_DEPENDENT_PREFIXES) for key in report.reinitialized
+    ):
         model.decoder.reset_class_heads()
         if class_names is not None:
             source_names = _source_class_names(checkpoint, state_dict)

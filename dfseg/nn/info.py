@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from dfseg.config.tasks import Task
 from dfseg.nn.build import build_model
 
-PARTS = ("backbone", "encoder", "decoder", "mask_head")
+PARTS = ("backbone", "encoder", "decoder", "mask_head", "semantic_head")
 
 
 class ModelInfo(BaseModel):
@@ -46,12 +46,13 @@ def model_info(
 
     Args:
         size: "n", "s", "m", "l" or "x".
-        task: "detect" or "segment".
+        task: "detect", "segment" or "semantic".
         num_classes: class count.
         image_size: (height, width).
 
     Returns:
-        A `ModelInfo`. Parts absent from the model (mask_head for detect) count 0.
+        A `ModelInfo`. Parts absent from the model (mask_head for detect, decoder for
+        semantic) count 0.
     """
     model = build_model(size, num_classes, task, image_size).eval()
     parts = {name: getattr(model, name, None) for name in PARTS}

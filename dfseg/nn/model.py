@@ -116,17 +116,23 @@ class DFine(nn.Module):
         Returns:
             self.
         """
-        self.eval()
-        for module in list(self.modules()):
-            deploy = getattr(module, "deploy", None)
-            if module is not self and callable(deploy):
-                deploy()
-            if fuse_backbone and isinstance(module, ConvBNAct):
-                module.fold_norm()
-        if channels_last:
-            self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        deploy_modules(self, fuse_backbone, channels_last)
         self.is_deployed = True
         return self
+
+
+def deploy_modules(model: nn.Module, fuse_backbone: bool, channels_last: bool) -> None:
+    """Eval mode and every submodule's own `deploy()` (conv+BN folding, cached constants), the
+    backbone's norms folded too with `fuse_backbone`, NHWC weights with `channels_last`."""
+    model.eval()
+    for module in list(model.modules()):
+        deploy = getattr(module, "deploy", None)
+        if module is not model and callable(deploy):
+            deploy()
+        if fuse_backbone and isinstance(module, ConvBNAct):
+            module.fold_norm()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def check_image_size(image_size: tuple[int, int]) -> None:

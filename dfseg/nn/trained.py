@@ -16,10 +16,12 @@ from torch import Tensor
 
 from dfseg.config.choices import Decode
 from dfseg.config.tasks import task_spec
+from dfseg.errors import DfsegError
 from dfseg.nn.build import build_described_model
 from dfseg.nn.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from dfseg.nn.model import DFine
 from dfseg.nn.postprocess import DetectionPostprocess
+from dfseg.nn.semantic_model import DFineSemantic
 from dfseg.structures.manifest import ArtifactManifest, ManifestError
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT
 
@@ -50,7 +52,7 @@ def read_checkpoint_manifest(path: Path) -> ArtifactManifest:
     return read_trained_manifest(read_checkpoint(path), path)
 
 
-def load_trained_model(path: Path | str) -> tuple[DFine, ArtifactManifest]:
+def load_trained_model(path: Path | str) -> tuple[DFine | DFineSemantic, ArtifactManifest]:
     """Load a dfseg `best.pt` / `last.pt` (its EMA weights when present) into a fresh model.
 
     Args:
@@ -79,6 +81,10 @@ def load_trained_model(path: Path | str) -> tuple[DFine, ArtifactManifest]:
     return model.eval(), manifest
 
 
+class UnsupportedTaskError(DfsegError):
+    """A command that does not handle the model's task yet."""
+
+
 class InferenceGraph(nn.Module):
     """A model and its top-K postprocess with flat outputs, boxes in input pixels.
 
@@ -95,9 +101,18 @@ class InferenceGraph(nn.Module):
     """
 
     def __init__(
-        self, model: DFine, top_k: int = 300, decode: Decode = "topk", nms_iou: float = 0.7
+        self,
+        model: DFine | DFineSemantic,
+        top_k: int = 300,
+        decode: Decode = "topk",
+        nms_iou: float = 0.7,
     ) -> None:
         super().__init__()
+        if isinstance(model, DFineSemantic):
+            raise UnsupportedTaskError(
+                "semantic models train and validate (`dfseg train`, `dfseg val`), but export, "
+                "infer, bench and serve do not take them yet"
+            )
         self.model = model
         self.postprocess = DetectionPostprocess(top_k, decode, nms_iou)
         self.output_names = list(task_spec(model.description.task).outputs)

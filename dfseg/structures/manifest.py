@@ -41,6 +41,7 @@ class ModelDescription(BaseModel):
         task: a task of `dfseg.config.tasks.TASKS`.
         image_size: (height, width) of the input the model is built for, multiples of 32.
         num_queries: decoder queries (official D-FINE: 300).
+        semantic_context: semantic task: the head's context block ("ppm": pyramid pooling).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -50,6 +51,7 @@ class ModelDescription(BaseModel):
     task: Task = "detect"
     image_size: tuple[int, int] = (640, 640)
     num_queries: int = Field(DEFAULT_QUERIES, gt=0, le=DEFAULT_QUERIES)
+    semantic_context: Literal["none", "ppm"] = "none"
 
 
 class Preprocessing(BaseModel):
