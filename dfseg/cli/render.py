@@ -234,7 +234,10 @@ def _duration(seconds: float) -> str:
 def eval_table(report: Any, title: str | None = None, max_classes: int | None = None) -> Table:
     """The validation table (Class, Images, Instances, then P, R, mAP50, mAP50-95 for Box and,
     for segmentation, Mask), from a `dfseg.metrics.EvalReport`: the "all" row, then every class,
-    or the `max_classes` with the most instances (the caption says how many are left out)."""
+    or the `max_classes` with the most instances (the caption says how many are left out).
+    A semantic report gets `semantic_table`."""
+    if getattr(report, "task", None) == "semantic" and hasattr(report, "miou"):
+        return semantic_table(report, title, max_classes)
     groups = report.metric_groups
     columns = ["Class", "Images", "Instances"]
     for group in groups:
@@ -261,4 +264,27 @@ def eval_table(report: Any, title: str | None = None, max_classes: int | None = 
         )
     result = table(title, columns, rows)
     result.caption = caption
+    return result
+
+
+def semantic_table(report: Any, title: str | None = None, max_classes: int | None = None) -> Table:
+    """The semantic validation table from a `dfseg.metrics.semantic.SemanticReport`: the "all"
+    row (mIoU, mPA, mean precision), then every class or the `max_classes` with most pixels."""
+    classes = list(report.classes)
+    if max_classes is not None and len(classes) > max_classes:
+        classes = sorted(classes, key=lambda row: -row.gt_pixels)[:max_classes]
+    rows: list[list[Any]] = [
+        ["all", report.images, 1.0, report.miou, report.mpa, report.mean_precision]
+    ]
+    rows += [
+        [row.name, row.images, row.pixel_share, row.iou, row.accuracy, row.precision]
+        for row in classes
+    ]
+    result = table(title, ["Class", "Images", "Pixels", "IoU", "Acc", "Precision"], rows)
+    result.caption = (
+        f"pixel accuracy {report.pixel_accuracy:.3f}, frequency-weighted IoU {report.fwiou:.3f}; "
+        "Pixels: share of the labelled pixels; Acc: per-class pixel accuracy (recall)"
+    )
+    if len(classes) < len(report.classes):
+        result.caption += f"; {len(classes)} of {len(report.classes)} classes shown"
     return result

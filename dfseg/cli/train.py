@@ -108,7 +108,11 @@ def render_summary(report: TrainReport) -> None:
             f"time budget {report.time_budget:g} min: {report.epochs_completed} of "
             f"{report.max_epochs} epochs fitted (the schedule was laid out for them)"
         )
-    if report.best_epoch is not None and report.best_score is not None:
+    if report.best_epoch is not None and report.best_score is not None and report.threshold is None:
+        out.print(
+            f"best epoch {report.best_epoch}: {report.decision_metric} {report.best_score:.4f}"
+        )
+    elif report.best_epoch is not None and report.best_score is not None:
         out.print(
             f"best epoch {report.best_epoch}: {report.decision_metric} {report.best_score:.4f}; "
             f"confidence threshold {report.threshold:.3f} ({_threshold_origin(report)}) saved in "

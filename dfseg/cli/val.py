@@ -48,7 +48,7 @@ def val(
         return
     out = render.console()
     out.print(render.eval_table(result.report, f"{result.split}: {result.images} images"))
-    coco = result.report.coco
+    coco = getattr(result.report, "coco", {})  # a semantic report has mIoU, no COCO summary
     for iou_type, stats in coco.items():
         summary = "  ".join(f"{k}={v:.3f}" for k, v in stats.items() if k.startswith("AP"))
         out.print(f"{'Box' if iou_type == 'bbox' else 'Mask'} COCO: {summary}")

@@ -14,13 +14,15 @@ import yaml
 from dfseg import __version__
 from dfseg.config import ProjectConfig
 from dfseg.config.tasks import GROUP_SUFFIXES, task_spec
+from dfseg.metrics.semantic import SEMANTIC_COLUMNS
 from dfseg.structures.manifest import ArtifactManifest, ModelDescription, Preprocessing
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder
 from dfseg.training.checkpoint_io import save_atomic
-from dfseg.training.loop import LOSS_FAMILIES, MASK_LOSS_FAMILIES
+from dfseg.training.loop import LOSS_FAMILIES, MASK_LOSS_FAMILIES, SEMANTIC_LOSS_FAMILIES
 
 if TYPE_CHECKING:
     from dfseg.metrics import EvalReport
+    from dfseg.metrics.semantic import SemanticReport
     from dfseg.training.reports import EpochResult
 
 
@@ -37,6 +39,7 @@ def build_manifest(config: ProjectConfig, class_names: list[str]) -> ArtifactMan
             task=config.project.task,
             image_size=(height, width),
             num_queries=config.model.num_queries,
+            semantic_context=config.model.semantic_context,
         ),
         class_names=class_names,
         preprocessing=Preprocessing(input_size=(height, width), keep_ratio=config.data.keep_ratio),
@@ -75,8 +78,11 @@ def write_resolved_project(config: ProjectConfig, run: RunFolder) -> Path:
 def results_columns(task: str) -> list[str]:
     """results.csv header: the same for every run of a task."""
     spec = task_spec(task)
+    base = ["epoch", "time_s", "lr", "train/loss"]
+    if spec.semantic:
+        return base + [f"train/{f}_loss" for f in SEMANTIC_LOSS_FAMILIES] + SEMANTIC_COLUMNS
     families = [f for f in LOSS_FAMILIES if spec.instance_masks or f not in MASK_LOSS_FAMILIES]
-    columns = ["epoch", "time_s", "lr", "train/loss"] + [f"train/{f}_loss" for f in families]
+    columns = base + [f"train/{f}_loss" for f in families]
     for group in spec.metric_groups:
         suffix = GROUP_SUFFIXES[group]
         columns += [
@@ -120,7 +126,7 @@ def _cell(value: float | int | None) -> str:
 PER_CLASS_FILE = "per_class.csv"
 
 
-def write_class_table(path: Path, report: EvalReport) -> Path:
+def write_class_table(path: Path, report: EvalReport | SemanticReport) -> Path:
     """Every class's metrics (and the "all" row first) as CSV: the full validation table."""
     rows = report.class_table()
     with path.open("w", newline="", encoding="utf-8") as handle:

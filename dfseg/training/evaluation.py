@@ -20,6 +20,7 @@ from dfseg.config.tasks import Task, task_spec
 from dfseg.data.dataset import InstanceDataset
 from dfseg.data.loader import build_eval_loader
 from dfseg.metrics import EvalReport, ImageGroundTruth, ImagePredictions, build_eval_report
+from dfseg.metrics.semantic import SemanticReport
 from dfseg.nn.postprocess import DetectionPostprocess, max_detections
 from dfseg.runtime.outputs import RawOutputs
 from dfseg.runtime.postprocess import EVAL_SETTINGS, to_detections
@@ -163,9 +164,12 @@ def _to_numpy(post: dict[str, torch.Tensor]) -> RawOutputs:
     )
 
 
-def decision_score(report: EvalReport, metric: str) -> float:
+def decision_score(report: EvalReport | SemanticReport, metric: str) -> float:
     """The number that picks best.pt: the mask group for segmentation, else the box group (also
-    when the split has no instance labelled with a mask, so mask metrics are undefined)."""
+    when the split has no instance labelled with a mask, so mask metrics are undefined); mIoU for
+    the semantic task. Undefined numbers count as 0."""
+    if isinstance(report, SemanticReport):
+        return report.score(metric)
     group = report.primary
     if not np.isfinite(group.map50_95):
         group = report.overall.box

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from dfseg.data.debug_images import save_debug_images
+from dfseg.metrics.semantic import SemanticReport, plot_semantic_confusion
 from dfseg.runtime.threads import adapt_threads, collapse_hint
 from dfseg.structures import ImageAnnotation
 from dfseg.structures.manifest import ArtifactManifest
@@ -32,9 +33,8 @@ from dfseg.training.run_plots import write_run_plots
 
 if TYPE_CHECKING:
     from dfseg.metrics import EvalReport
-    from dfseg.training.evaluation import Evaluation
     from dfseg.training.reports import EpochResult, TrainReport
-    from dfseg.training.trainer import Trainer
+    from dfseg.training.trainer import AnyEvaluation, Trainer
 
 logger = logging.getLogger("dfseg.train")
 
@@ -47,13 +47,17 @@ class TrainerHook:
     ) -> None:
         """The run's first training batch (after augmentation), before it is used."""
 
-    def on_validation(self, trainer: Trainer, result: EpochResult, evaluation: Evaluation) -> None:
+    def on_validation(
+        self, trainer: Trainer, result: EpochResult, evaluation: AnyEvaluation
+    ) -> None:
         """An epoch was validated: `result` has its score and whether it improved."""
 
     def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
         """An epoch is done (trained, validated when due, saved in last.pt)."""
 
-    def on_train_end(self, trainer: Trainer, result: TrainReport, final: Evaluation | None) -> None:
+    def on_train_end(
+        self, trainer: Trainer, result: TrainReport, final: AnyEvaluation | None
+    ) -> None:
         """The run is over; `final` is the best checkpoint's evaluation (None without one)."""
 
 
@@ -78,7 +82,9 @@ class ResultsLog(TrainerHook):
             " (best)" if result.improved else "",
         )
 
-    def on_train_end(self, trainer: Trainer, result: TrainReport, final: Evaluation | None) -> None:
+    def on_train_end(
+        self, trainer: Trainer, result: TrainReport, final: AnyEvaluation | None
+    ) -> None:
         if final is not None:  # the whole table of the best checkpoint, every class
             path = artifacts.write_class_table(
                 trainer.run.path / artifacts.PER_CLASS_FILE, final.report
@@ -94,17 +100,23 @@ class BestCheckpoint(TrainerHook):
         self.manifest = manifest
         self.split = split
 
-    def on_validation(self, trainer: Trainer, result: EpochResult, evaluation: Evaluation) -> None:
+    def on_validation(
+        self, trainer: Trainer, result: EpochResult, evaluation: AnyEvaluation
+    ) -> None:
         if not result.improved:
             return
         evaluated = evaluation.report
-        manifest = self.manifest.model_copy(
-            update={
-                "threshold": evaluated.threshold,
-                "threshold_source": threshold_description(trainer, evaluated, self.split, result),
-                "metrics": {k: v for k, v in evaluated.to_row().items() if math.isfinite(v)},
-            }
-        )
+        update: dict[str, Any] = {
+            "metrics": {k: v for k, v in evaluated.to_row().items() if math.isfinite(v)}
+        }
+        if isinstance(evaluated, SemanticReport):  # a class per pixel: no confidence threshold
+            update["threshold_source"] = f"not used (semantic), mIoU on {self.split}"
+        else:
+            update["threshold"] = evaluated.threshold
+            update["threshold_source"] = threshold_description(
+                trainer, evaluated, self.split, result
+            )
+        manifest = self.manifest.model_copy(update=update)
         artifacts.save_best(trainer.run.best, trainer.inference_state(), manifest, result.epoch)
 
 
@@ -154,10 +166,16 @@ class RunPlots(TrainerHook):
         self.class_names = class_names
         self.train_images = train_images
 
-    def on_train_end(self, trainer: Trainer, result: TrainReport, final: Evaluation | None) -> None:
+    def on_train_end(
+        self, trainer: Trainer, result: TrainReport, final: AnyEvaluation | None
+    ) -> None:
         if final is None:
             return
         report(trainer.progress, ProgressEvent("plots", 0, None, message="writing plots"))
+        if isinstance(final.report, SemanticReport):
+            path = plot_semantic_confusion(final.report, trainer.run.path / "confusion_matrix.png")
+            result.files["confusion_matrix"] = str(path)
+            return
         result.files.update(
             write_run_plots(trainer.run.path, final, self.class_names, self.train_images)
         )

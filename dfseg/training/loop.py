@@ -22,6 +22,7 @@ from dfseg.training.schedule import LrSchedule
 # the columns depend only on the task, never on the number of decoder layers.
 LOSS_FAMILIES = ("cls", "l1", "giou", "fgl", "ddf", "mask_bce", "mask_dice")
 MASK_LOSS_FAMILIES = ("mask_bce", "mask_dice")  # only tasks with instance masks have them
+SEMANTIC_LOSS_FAMILIES = ("sem_ce", "sem_dice")  # the semantic task's only ones
 _FAMILY_PREFIXES = {
     "loss_vfl": "cls",
     "loss_mal": "cls",
@@ -31,6 +32,8 @@ _FAMILY_PREFIXES = {
     "loss_ddf": "ddf",
     "loss_mask_bce": "mask_bce",
     "loss_mask_dice": "mask_dice",
+    "loss_sem_ce": "sem_ce",
+    "loss_sem_dice": "sem_dice",
 }
 
 

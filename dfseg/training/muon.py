@@ -36,6 +36,7 @@ OUTPUT_LAYER_MARKS = (
     "sampling_offsets",
     "attention_weights",
     "mask_head.output",
+    "semantic_head.classifier",
     "denoising_class_embed",
 )
 """Parameter name parts of D-FINE's prediction layers and embeddings: they stay with AdamW."""

@@ -12,6 +12,7 @@ from torch import nn
 from dfseg.config.train import DecisionMetric
 from dfseg.data.dataset import InstanceDataset
 from dfseg.nn import DFine
+from dfseg.nn.semantic_model import DFineSemantic
 from dfseg.training.evaluation import EvalSettings
 from dfseg.training.loop import StepTools
 
@@ -21,7 +22,7 @@ class TrainingParts:
     """Everything the epoch loop uses."""
 
     model: nn.Module  # DistributedDataParallel-wrapped when distributed
-    raw_model: DFine
+    raw_model: DFine | DFineSemantic
     tools: StepTools
     train_dataset: InstanceDataset
     train_loader: torch.utils.data.DataLoader

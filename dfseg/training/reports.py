@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from dfseg.metrics import EvalReport
+from dfseg.metrics.semantic import SemanticReport
+
+AnyReport = EvalReport | SemanticReport
 
 
 class LoadSummary(BaseModel):
@@ -30,7 +33,7 @@ class EpochResult(BaseModel):
     images_per_second: float
     lr: float
     skipped_batches: int = 0
-    evaluation: EvalReport | None = None
+    evaluation: AnyReport | None = None
     eval_split: str | None = None
     score: float | None = None
     improved: bool = False
@@ -53,7 +56,7 @@ class TrainReport(BaseModel):
     best_score: float | None = None
     threshold: float | None = None
     threshold_source: str | None = None
-    final: EvalReport | None = None
+    final: AnyReport | None = None
     eval_split: str | None = None
     load: LoadSummary | None = None
     seconds: float = 0.0

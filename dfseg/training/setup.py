@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from dfseg.config import ProjectConfig, Settings
+from dfseg.config.tasks import task_spec
 from dfseg.config.train import TrainConfig
 from dfseg.config.variants import ModelVariant, model_variant
 from dfseg.data.dataset import InstanceDataset
@@ -22,11 +23,13 @@ from dfseg.errors import DfsegError
 from dfseg.nn import DFine, build_model
 from dfseg.nn.checkpoint import CheckpointError, load_checkpoint
 from dfseg.nn.pretrained import PretrainedDownloadError, download_pretrained
+from dfseg.nn.semantic_model import DFineSemantic
 from dfseg.structures import ImageAnnotation
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.structures.run_layout import RunFolder
 from dfseg.training.artifacts import build_manifest
 from dfseg.training.criterion import build_criterion
+from dfseg.training.criterion.semantic import SemanticCriterion
 from dfseg.training.distributed import DistributedContext
 from dfseg.training.ema import ModelEMA, fitted_warmup
 from dfseg.training.evaluation import EvalSettings
@@ -51,6 +54,10 @@ logger = logging.getLogger("dfseg.train")
 
 class StartingWeightsError(DfsegError):
     """`model.pretrained` names weights that cannot be used."""
+
+
+class TrainSettingsError(DfsegError):
+    """A train setting that does not fit the dataset."""
 
 
 FROM_SCRATCH_LR_FACTOR = 2.5
@@ -122,7 +129,7 @@ def build_project_model(
     class_names: list[str],
     settings: Settings,
     progress: ProgressCallback | None = None,
-) -> tuple[DFine, LoadSummary | None]:
+) -> tuple[DFine | DFineSemantic, LoadSummary | None]:
     """The model, started from `model.pretrained` when set (the load is reported, never silent;
     class-head rows of classes the checkpoint shares by name are kept)."""
     model = build_model(
@@ -131,6 +138,7 @@ def build_project_model(
         config.project.task,
         config.data.image_size,
         config.model.num_queries,
+        config.model.semantic_context,
     )
     source = _pretrained_source(config, settings.cache_dir, progress)
     if source is None:
@@ -192,7 +200,7 @@ def attach_image_cache(dataset: InstanceDataset, mode: CacheMode, folder: Path) 
 
 def build_training_parts(
     config: ProjectConfig,
-    model: DFine,
+    model: DFine | DFineSemantic,
     train_images: list[ImageAnnotation],
     context: DistributedContext,
     workers: int,
@@ -247,14 +255,7 @@ def build_training_parts(
         train, model_variant(model.description.size), from_scratch=config.model.pretrained is None
     )
     tools = StepTools(
-        criterion=build_criterion(
-            model.description.num_classes,
-            config.project.task,
-            use_mal=train.use_mal,
-            mask_bce_weight=train.mask_bce_weight,
-            mask_dice_weight=train.mask_dice_weight,
-            cls_weight=train.cls_loss_weight,
-        ),
+        criterion=project_criterion(config, model.description.num_classes),
         optimizer=build_optimizer(model, rates),
         optimizer_settings=rates,
         schedule=LrSchedule(
@@ -284,6 +285,34 @@ def build_training_parts(
         nms_iou=config.model.nms_iou,
     )
     return TrainingParts(wrapped, model, tools, dataset, loader, eval_settings, steps_per_epoch)
+
+
+def project_criterion(config: ProjectConfig, num_classes: int) -> nn.Module:
+    """The task's training criterion with the project's loss settings."""
+    train = config.train
+    if task_spec(config.project.task).semantic:
+        weights = train.semantic_class_weights
+        if weights is not None and len(weights) != num_classes:
+            raise TrainSettingsError(
+                f"train.semantic_class_weights has {len(weights)} weights for {num_classes} "
+                "classes (a dataset of instance labels gets 'background' as class 0); give "
+                "one weight per class, in class order"
+            )
+        return SemanticCriterion(
+            num_classes,
+            ce_weight=train.semantic_ce_weight,
+            dice_weight=train.semantic_dice_weight,
+            class_weights=weights,
+            ohem_keep=train.semantic_ohem,
+        )
+    return build_criterion(
+        num_classes,
+        config.project.task,
+        use_mal=train.use_mal,
+        mask_bce_weight=train.mask_bce_weight,
+        mask_dice_weight=train.mask_dice_weight,
+        cls_weight=train.cls_loss_weight,
+    )
 
 
 def loop_settings(config: ProjectConfig, class_names: list[str]) -> LoopSettings:

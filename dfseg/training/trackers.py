@@ -16,9 +16,8 @@ from dfseg.errors import missing_dependency
 from dfseg.training.hooks import TrainerHook, tracker_row
 
 if TYPE_CHECKING:
-    from dfseg.training.evaluation import Evaluation
     from dfseg.training.reports import EpochResult, TrainReport
-    from dfseg.training.trainer import Trainer
+    from dfseg.training.trainer import AnyEvaluation, Trainer
 
 
 class Tracker(TrainerHook):
@@ -33,7 +32,9 @@ class Tracker(TrainerHook):
     def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
         self.log(result.epoch, tracker_row(result))
 
-    def on_train_end(self, trainer: Trainer, result: TrainReport, final: Evaluation | None) -> None:
+    def on_train_end(
+        self, trainer: Trainer, result: TrainReport, final: AnyEvaluation | None
+    ) -> None:
         self.close()
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dfseg.config.tasks import task_spec
 from dfseg.structures.progress import ProgressCallback
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder
 from dfseg.training.budget import TimeBudget
@@ -42,8 +43,11 @@ from dfseg.training.optim import BackboneFreeze, build_optimizer, optimizer_kind
 from dfseg.training.parts import LoopSettings, TrainingParts
 from dfseg.training.project_data import ProjectData
 from dfseg.training.reports import EpochResult, LoadSummary, TrainReport
+from dfseg.training.semantic_evaluation import SemanticEvaluation, evaluate_semantic
 
 logger = logging.getLogger("dfseg.train")
+
+AnyEvaluation = Evaluation | SemanticEvaluation
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Trainer:
         self.progress = progress if context.is_main else None
         self.state = RunState()
         self.eval_name, self.eval_images = data.eval_split("val")
-        self.best_evaluation: Evaluation | None = None
+        self.best_evaluation: AnyEvaluation | None = None
         self.resumed_from: int | None = None
         self.pending: EpochResult | None = None  # trained, saved, not yet validated (resume)
         self._stop_requested = False
@@ -228,34 +232,36 @@ class Trainer:
             hook.on_epoch_end(self, result)
         return bool(broadcast_from_main(self._stop_requested, self.context))
 
-    def _validate(self, result: EpochResult) -> None:
-        evaluation = evaluate_annotations(
-            self.inference_model(),
+    def _evaluate(
+        self,
+        model: torch.nn.Module,
+        context: DistributedContext,
+        progress: ProgressCallback | None = None,
+    ) -> AnyEvaluation | None:
+        """The evaluation split through `model` (on the main rank; None on the others)."""
+        settings = self.parts.eval_settings
+        if task_spec(settings.task).semantic:
+            return evaluate_semantic(
+                model, self.eval_images, self.data.class_names, settings, context, progress
+            )
+        return evaluate_annotations(
+            model,
             self.eval_images,
             self.data.class_names,
-            self.parts.eval_settings,
-            self.context,
-            progress=self.progress,
+            settings,
+            context,
+            progress=progress,
             fallback_threshold=(
                 self.state.threshold if self.state.threshold is not None else DEFAULT_THRESHOLD
             ),
         )
+
+    def _validate(self, result: EpochResult) -> None:
+        evaluation = self._evaluate(self.inference_model(), self.context, self.progress)
         if evaluation is None:  # not the main rank
             return
-        if evaluation.report.threshold_source == "fallback":
-            logger.warning(
-                "epoch %d: no prediction matched an object on %s (F1 0 at every confidence); "
-                "keeping the threshold %.3f (%s)",
-                result.epoch,
-                self.eval_name,
-                evaluation.report.threshold,
-                f"found at epoch {self.state.threshold_epoch}"
-                if self.state.threshold_epoch is not None
-                else "the default",
-            )
-        else:
-            self.state.threshold = evaluation.report.threshold
-            self.state.threshold_epoch = result.epoch
+        if isinstance(evaluation, Evaluation):
+            self._track_threshold(evaluation, result)
         score = decision_score(evaluation.report, self.settings.decision_metric)
         result.evaluation, result.eval_split, result.score = (
             evaluation.report,
@@ -271,6 +277,23 @@ class Trainer:
             self.state.stale_epochs += self.settings.val_every
         for hook in self.hooks:
             hook.on_validation(self, result, evaluation)
+
+    def _track_threshold(self, evaluation: Evaluation, result: EpochResult) -> None:
+        """Remember the F1-best threshold, or say why the last one is kept."""
+        if evaluation.report.threshold_source == "fallback":
+            logger.warning(
+                "epoch %d: no prediction matched an object on %s (F1 0 at every confidence); "
+                "keeping the threshold %.3f (%s)",
+                result.epoch,
+                self.eval_name,
+                evaluation.report.threshold,
+                f"found at epoch {self.state.threshold_epoch}"
+                if self.state.threshold_epoch is not None
+                else "the default",
+            )
+        else:
+            self.state.threshold = evaluation.report.threshold
+            self.state.threshold_epoch = result.epoch
 
     def _first_batch(self, images: torch.Tensor, targets: list[dict[str, Any]]) -> None:
         for hook in self.hooks:
@@ -324,6 +347,7 @@ class Trainer:
         final = self.best_evaluation
         if self.context.is_main and final is None:
             final = self._evaluate_best_checkpoint()
+        threshold = final.report if isinstance(final, Evaluation) else None
         result = TrainReport(
             run_dir=str(self.run.path),
             epochs_completed=self.state.next_epoch,
@@ -335,8 +359,8 @@ class Trainer:
             decision_metric=self.settings.decision_metric,
             best_epoch=self.state.best_epoch,
             best_score=self.state.best_score,
-            threshold=final.report.threshold if final else None,
-            threshold_source=final.report.threshold_source if final else None,
+            threshold=threshold.threshold if threshold else None,
+            threshold_source=threshold.threshold_source if threshold else None,
             final=final.report if final else None,
             eval_split=self.eval_name,
             load=self.load,
@@ -347,17 +371,14 @@ class Trainer:
             hook.on_train_end(self, result, final)
         return result
 
-    def _evaluate_best_checkpoint(self) -> Evaluation | None:
+    def _evaluate_best_checkpoint(self) -> AnyEvaluation | None:
         """Re-evaluate best.pt when this process saw no new best (a resumed run), for the plots
         and the final report."""
         if not self.run.best.exists():
             return None
         model = copy.deepcopy(self.parts.raw_model)
         model.load_state_dict(load_payload(self.run.best)["model"])
-        local = DistributedContext(device=self.context.device)
-        return evaluate_annotations(
-            model, self.eval_images, self.data.class_names, self.parts.eval_settings, local
-        )
+        return self._evaluate(model, DistributedContext(device=self.context.device))
 
 
 def seed_everything(seed: int, epoch: int) -> None:

@@ -9,17 +9,21 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from dfseg.config import ProjectConfig, Settings, get_settings
+from dfseg.config.tasks import task_spec
 from dfseg.errors import DfsegError
 from dfseg.metrics import EvalReport
+from dfseg.metrics.semantic import SemanticReport, plot_semantic_confusion
 from dfseg.nn.trained import load_trained_model
 from dfseg.runtime.threads import choose_threads
 from dfseg.structures.progress import ProgressCallback
 from dfseg.structures.run_folders import create_numbered_dir
 from dfseg.structures.run_layout import newest_run, resolve_target
+from dfseg.training.artifacts import PER_CLASS_FILE, write_class_table
 from dfseg.training.distributed import DistributedContext, resolve_device
-from dfseg.training.evaluation import EvalSettings, evaluate_annotations
+from dfseg.training.evaluation import EvalSettings, Evaluation, evaluate_annotations
 from dfseg.training.project_data import load_project_data
 from dfseg.training.run_plots import write_run_plots
+from dfseg.training.semantic_evaluation import SemanticEvaluation, evaluate_semantic
 from dfseg.training.setup import num_workers
 
 
@@ -35,7 +39,7 @@ class ValReport(BaseModel):
     weights: str
     split: str
     images: int
-    report: EvalReport
+    report: EvalReport | SemanticReport
     out_dir: str
     files: dict[str, str]
 
@@ -81,18 +85,30 @@ def validate_run(
         batch_size=config.train.eval_batch_size,
         workers=num_workers(config.train, settings),
     )
-    evaluation = evaluate_annotations(
-        model,
-        images,
-        data.class_names,
-        eval_settings,
-        DistributedContext(device=device),
-        threshold=manifest.threshold if conf is None else conf,
-        progress=progress,
-    )
+    context = DistributedContext(device=device)
+    evaluation: Evaluation | SemanticEvaluation | None
+    if task_spec(manifest.model.task).semantic:
+        evaluation = evaluate_semantic(
+            model, images, data.class_names, eval_settings, context, progress
+        )
+    else:
+        evaluation = evaluate_annotations(
+            model,
+            images,
+            data.class_names,
+            eval_settings,
+            context,
+            threshold=manifest.threshold if conf is None else conf,
+            progress=progress,
+        )
     assert evaluation is not None  # single process: always the main rank
     out_dir = create_numbered_dir(path.parent, "val")
-    files = write_run_plots(out_dir, evaluation, data.class_names, data.splits["train"])
+    if isinstance(evaluation, SemanticEvaluation):
+        plot = plot_semantic_confusion(evaluation.report, out_dir / "confusion_matrix.png")
+        files = {"confusion_matrix": str(plot)}
+        files["per_class"] = str(write_class_table(out_dir / PER_CLASS_FILE, evaluation.report))
+    else:
+        files = write_run_plots(out_dir, evaluation, data.class_names, data.splits["train"])
     (out_dir / "metrics.json").write_text(evaluation.report.model_dump_json(indent=2))
     return ValReport(
         weights=str(path),
