@@ -44,6 +44,11 @@ def export(
         None, "--image-size", help="Input height and width (default: the training size)."
     ),
     opset: int | None = typer.Option(None, "--opset", min=17, help="ONNX opset (>= 17)."),
+    semantic_output: str | None = typer.Option(
+        None,
+        "--semantic-output",
+        help="Semantic models: logits (default; scored like validation) or argmax (class ids).",
+    ),
     force: bool = flag(False, "--force", help="Replace existing export folders."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for checks."),
     as_json: bool = JSON_OPT,
@@ -65,6 +70,7 @@ def export(
         None if source.project is None else source.project.export,
         formats=formats or None, half=half, batch=batch, dynamic_batch=dynamic_batch,
         dynamic_size=dynamic_size, image_size=image_size, opset=opset, force=force, threads=threads,
+        semantic_output=semantic_output,
     )  # fmt: skip
     with render.ProgressRenderer() as progress:
         report = export_model(source, options, progress=None if as_json else progress)
@@ -80,6 +86,9 @@ def export(
 
 def render_report(report: ExportReport) -> None:
     """Each artifact with its parity check, and where they are."""
+    if report.task == "semantic":
+        _render_semantic(report)
+        return
     rows = []
     for artifact in report.artifacts:
         parity = artifact.parity
@@ -97,6 +106,35 @@ def render_report(report: ExportReport) -> None:
         "Artifact", "Compute", "Size MB", "Time s", "Matched", "Max score diff",
         "Max box diff px", "Min box IoU", "Min mask IoU", "Parity",
     ]  # fmt: skip
+    _print_table(report, columns, rows)
+
+
+def _render_semantic(report: ExportReport) -> None:
+    rows = []
+    for artifact in report.artifacts:
+        parity = artifact.parity
+        agreement = None if parity is None else parity.pixel_agreement
+        logit = None if parity is None else parity.max_logit_diff
+        rows.append([
+            Path(artifact.folder).name, artifact.runtime_precision, artifact.size_mb,
+            artifact.seconds,
+            None if agreement is None else f"{100 * agreement:.3f}%",
+            None if logit is None else f"{logit:.2e}",
+            "[green]ok[/]" if artifact.passed else "[red]FAILED[/]",
+        ])  # fmt: skip
+    columns = [
+        "Artifact",
+        "Compute",
+        "Size MB",
+        "Time s",
+        "Pixels agree",
+        "Max logit diff",
+        "Parity",
+    ]
+    _print_table(report, columns, rows)
+
+
+def _print_table(report: ExportReport, columns: list[str], rows: list[list[object]]) -> None:
     out = render.console()
     title = (
         f"export of {report.source_checkpoint} ({report.task}, {report.input_size[0]}x"

@@ -122,12 +122,13 @@ def render_report(report: InferReport) -> None:
     if report.unreadable:
         what.append(f"{len(report.unreadable)} unreadable (skipped)")
     tracks = f", {report.tracks} tracks" if report.tracks else ""
-    out.print(
-        f"{', '.join(what) or 'nothing'}: {report.detections} detections{tracks} ({report.backend})"
-    )
+    semantic = report.task == "semantic"
+    found = "a class per pixel" if semantic else f"{report.detections} detections{tracks}"
+    out.print(f"{', '.join(what) or 'nothing'}: {found} ({report.backend})")
     if report.per_class:
         rows = [(name, count) for name, count in report.per_class.items()]
-        out.print(render.table(None, ["Class", "Detections"], rows))
+        counted = "Images showing it" if semantic else "Detections"
+        out.print(render.table(None, ["Class", counted], rows))
     for line in report.unreadable[:10]:
         render.warn(f"skipped {line}")
     timing = report.timing_ms

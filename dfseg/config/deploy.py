@@ -40,6 +40,12 @@ class ExportConfig(Section):
     simplify: bool = True
     top_k: int = Field(300, gt=0, le=300, description="Detections kept in the exported graph.")
     parity_images: int = Field(4, ge=1, description="Real images used by the parity check.")
+    semantic_output: Literal["logits", "argmax"] = Field(
+        "logits",
+        description="Semantic models: output the class logits (resized to each image before "
+        "the argmax, as validation scores) or the class ids (argmax in the graph: C times less "
+        "output, nearest-neighbour edges).",
+    )
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
 
 

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from dfseg import __version__
-from dfseg.config.tasks import task_spec
 from dfseg.export.errors import ExportError
 from dfseg.export.onnx_export import ONNX_FILE, export_onnx, import_onnx
 from dfseg.export.openvino_export import OPENVINO_FILE, export_openvino, openvino_runtime_hints
@@ -25,15 +24,23 @@ from dfseg.export.options import (
     artifact_folder_name,
     artifact_precision,
 )
-from dfseg.export.parity import ParityReport, compare_outputs, merge_reports, tolerance_for
+from dfseg.export.parity import (
+    ParityReport,
+    compare_outputs,
+    compare_semantic,
+    merge_reports,
+    semantic_tolerance_for,
+    tolerance_for,
+)
 from dfseg.export.report import ArtifactReport, ExportReport
 from dfseg.export.source import ExportSource, file_sha256, parity_images
 from dfseg.export.tensorrt_export import ENGINE_FILE, export_tensorrt
 from dfseg.nn.model import DFine
 from dfseg.nn.postprocess import max_detections
 from dfseg.nn.semantic_model import DFineSemantic
-from dfseg.nn.trained import InferenceGraph, load_trained_model
+from dfseg.nn.trained import InferenceGraph, SemanticGraph, load_trained_model
 from dfseg.runtime.backends import BackendOptions, backend_class
+from dfseg.runtime.backends.base import raw_outputs_from
 from dfseg.runtime.backends.onnxruntime_backend import METADATA_KEY, import_onnxruntime
 from dfseg.runtime.backends.openvino_backend import import_openvino
 from dfseg.runtime.backends.tensorrt_backend import import_tensorrt
@@ -62,7 +69,7 @@ FORMAT_DEPENDENCIES = {
 class _Prepared:
     """Everything the artifacts share: the traced graph, the base manifest, parity data."""
 
-    graph: InferenceGraph
+    graph: InferenceGraph | SemanticGraph
     manifest: ArtifactManifest
     input_hw: tuple[int, int]
     checks: list[tuple[np.ndarray, RawOutputs]]  # parity batches [N, 3, H, W], torch outputs
@@ -89,12 +96,9 @@ def export_model(
     if "trt" in options.formats and not torch.cuda.is_available():
         raise ExportError("TensorRT export needs a CUDA GPU; none is visible")
     model, trained = load_trained_model(source.checkpoint)
-    if isinstance(model, DFineSemantic):
-        raise ExportError(
-            f"{source.checkpoint} is a semantic model: `dfseg train` and `dfseg val` take it, "
-            "export does not yet"
-        )
-    folders = _claim_folders(source, options, tuple(trained.model.image_size))  # type: ignore[arg-type]
+    semantic = isinstance(model, DFineSemantic)
+    trained_hw = tuple(trained.model.image_size)
+    folders = _claim_folders(source, options, trained_hw, semantic)  # type: ignore[arg-type]
     prepared = _prepare(model, trained, source, options)
     artifacts: list[ArtifactReport] = []
     with tempfile.TemporaryDirectory(prefix="dfseg-export-") as scratch:
@@ -118,21 +122,28 @@ def export_model(
 
 
 def _prepare(
-    model: DFine, manifest: ArtifactManifest, source: ExportSource, options: ExportOptions
+    model: DFine | DFineSemantic,
+    manifest: ArtifactManifest,
+    source: ExportSource,
+    options: ExportOptions,
 ) -> _Prepared:
     trained_hw = tuple(manifest.model.image_size)
     input_hw = tuple(options.image_size or trained_hw)
     if input_hw != trained_hw:
         model.set_image_size(input_hw)  # type: ignore[arg-type]
     model.deploy(fuse_backbone=True)
-    description = manifest.model
-    top_k = min(
-        options.top_k,
-        max_detections(description.num_queries, description.num_classes, manifest.decode),
-    )
-    options = options.model_copy(update={"top_k": top_k})
-    graph = InferenceGraph(model, top_k, manifest.decode, manifest.nms_iou).eval()
-    manifest = _base_manifest(manifest, source, options, input_hw)  # type: ignore[arg-type]
+    graph: InferenceGraph | SemanticGraph
+    if isinstance(model, DFineSemantic):
+        graph = SemanticGraph(model, options.semantic_output).eval()
+    else:
+        description = manifest.model
+        top_k = min(
+            options.top_k,
+            max_detections(description.num_queries, description.num_classes, manifest.decode),
+        )
+        options = options.model_copy(update={"top_k": top_k})
+        graph = InferenceGraph(model, top_k, manifest.decode, manifest.nms_iou).eval()
+    manifest = _base_manifest(manifest, source, options, input_hw, graph.output_names)  # type: ignore[arg-type]
     images = parity_images(source.project, options.parity_images, input_hw)  # type: ignore[arg-type]
     batch, _ = preprocess_batch(images.images, manifest.preprocessing)
     batches = [batch]
@@ -149,10 +160,10 @@ def _base_manifest(
     source: ExportSource,
     options: ExportOptions,
     input_hw: tuple[int, int],
+    outputs: list[str],
 ) -> ArtifactManifest:
     model = ModelDescription(**{**trained.model.model_dump(), "image_size": input_hw})
     preprocessing = trained.preprocessing.model_copy(update={"input_size": input_hw})
-    outputs = list(task_spec(model.task).outputs)
     return trained.model_copy(
         update={
             "model": model,
@@ -161,7 +172,7 @@ def _base_manifest(
             "dynamic_batch": options.dynamic_batch,
             "dynamic_size": options.dynamic_size,
             "top_k": options.top_k,
-            "outputs": outputs,
+            "outputs": list(outputs),
             "source_checkpoint": str(source.checkpoint.resolve()),
             "source_sha256": file_sha256(source.checkpoint),
             "dfseg_version": __version__,
@@ -170,7 +181,7 @@ def _base_manifest(
     )
 
 
-def _run_torch(graph: InferenceGraph, batch: np.ndarray) -> RawOutputs:
+def _run_torch(graph: InferenceGraph | SemanticGraph, batch: np.ndarray) -> RawOutputs:
     """Torch outputs, one image at a time (the reference every artifact is compared with)."""
     parts = []
     with torch.inference_mode():
@@ -178,17 +189,16 @@ def _run_torch(graph: InferenceGraph, batch: np.ndarray) -> RawOutputs:
             outputs = graph(torch.from_numpy(image[None]))
             parts.append([output.numpy() for output in outputs])
     stacked = [np.concatenate(column) for column in zip(*parts, strict=True)]
-    masks = stacked[3] if len(stacked) > 3 else None
-    return RawOutputs(labels=stacked[0], boxes=stacked[1], scores=stacked[2], mask_logits=masks)
+    return raw_outputs_from(dict(zip(graph.output_names, stacked, strict=True)))
 
 
 def _claim_folders(
-    source: ExportSource, options: ExportOptions, trained_hw: tuple[int, int]
+    source: ExportSource, options: ExportOptions, trained_hw: tuple[int, int], semantic: bool
 ) -> dict[str, Path]:
     """Each format's folder; all are checked before anything is written."""
     folders: dict[str, Path] = {}
     for fmt in options.formats:
-        folder = source.export_root / artifact_folder_name(fmt, options, trained_hw)
+        folder = source.export_root / artifact_folder_name(fmt, options, trained_hw, semantic)
         if folder.exists() and not options.force:
             raise ExportError(
                 f"{folder} already exists; pass --force to replace it (or export with other "
@@ -281,6 +291,18 @@ def _check_parity(
     backend = backend_class(backend_name).open(model_file, BackendOptions(threads=options.threads))
     runtime_precision = backend.info.get("precision", backend.manifest.precision)
     predictor = Predictor(backend, PostprocessSettings())
+    if isinstance(prepared.graph, SemanticGraph):
+        semantic_reports = [
+            compare_semantic(
+                reference,
+                predictor.run_resized(_as_uint8_bgr(batch, prepared.manifest)),
+                semantic_tolerance_for(runtime_precision),
+                prepared.image_source,
+                runtime_precision,
+            )
+            for batch, reference in prepared.checks
+        ]
+        return merge_reports(semantic_reports), runtime_precision
     tolerance = tolerance_for(runtime_precision, prepared.manifest.threshold)
     reports = [
         compare_outputs(

@@ -1,6 +1,7 @@
-"""ONNX export of an `InferenceGraph` (model + fused top-K postprocess): input `images`
-[B, 3, H, W] float32 RGB 0..1; outputs `labels`, `boxes`, `scores` (+ `mask_logits`), simplified
-with onnxslim, the manifest embedded in the metadata."""
+"""ONNX export of an `InferenceGraph` (model + fused top-K postprocess) or a `SemanticGraph`:
+input `images` [B, 3, H, W] float32 RGB 0..1; outputs `labels`, `boxes`, `scores` (+
+`mask_logits`), or `semantic_logits` / `semantic_labels`; simplified with onnxslim, the manifest
+embedded in the metadata."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 
 from dfseg.errors import missing_dependency
 from dfseg.export.errors import ExportError
-from dfseg.nn.trained import InferenceGraph
+from dfseg.nn.trained import InferenceGraph, SemanticGraph
 from dfseg.runtime.backends.base import INPUT_NAME
 from dfseg.runtime.backends.onnxruntime_backend import METADATA_KEY
 
@@ -30,7 +31,7 @@ def import_onnx() -> Any:
 
 
 def export_onnx(
-    graph: InferenceGraph,
+    graph: InferenceGraph | SemanticGraph,
     path: Path,
     image_size: tuple[int, int],
     batch: int,
@@ -98,6 +99,10 @@ def _dynamic_axes(
         axes[INPUT_NAME].update({2: "height", 3: "width"})
         if "mask_logits" in axes:
             axes["mask_logits"].update({2: "mask_height", 3: "mask_width"})
+        if "semantic_logits" in axes:  # [B, C, H, W]
+            axes["semantic_logits"].update({2: "height", 3: "width"})
+        if "semantic_labels" in axes:  # [B, H, W]
+            axes["semantic_labels"].update({1: "height", 2: "width"})
     return {name: dims for name, dims in axes.items() if dims} or None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -43,6 +45,8 @@ class ExportOptions(BaseModel):
         parity_images: images the parity check runs.
         force: replace existing export folders.
         threads: CPU threads for the parity runs (None: all).
+        semantic_output: semantic models: "logits" or "argmax" (see `SemanticGraph`); recorded
+            as the manifest's output name.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -59,6 +63,7 @@ class ExportOptions(BaseModel):
     parity_images: int = Field(4, ge=1)
     force: bool = False
     threads: int | None = Field(None, gt=0)
+    semantic_output: Literal["logits", "argmax"] = "logits"
 
     @field_validator("image_size")
     @classmethod
@@ -87,14 +92,17 @@ def artifact_precision(fmt: ExportFormat, half: bool) -> Precision:
 
 
 def artifact_folder_name(
-    fmt: ExportFormat, options: ExportOptions, trained_hw: tuple[int, int]
+    fmt: ExportFormat, options: ExportOptions, trained_hw: tuple[int, int], semantic: bool = False
 ) -> str:
     """`<format>-<precision>-b<N>` or `...-dyn`, plus `-<H>x<W>` when the input size differs
-    from the training size (e.g. `openvino-fp16-b1`, `onnx-fp32-dyn-480x640`)."""
+    from the training size (e.g. `openvino-fp16-b1`, `onnx-fp32-dyn-480x640`), and `-argmax`
+    for a semantic model exported with class ids."""
     name = f"{fmt}-{artifact_precision(fmt, options.half)}"
     name += "-dyn" if options.dynamic_batch else f"-b{options.batch}"
     if options.dynamic_size:
         name += "-anysize"
+    if semantic and options.semantic_output == "argmax":
+        name += "-argmax"
     if options.image_size is not None and tuple(options.image_size) != tuple(trained_hw):
         name += f"-{options.image_size[0]}x{options.image_size[1]}"
     return name
@@ -115,6 +123,7 @@ def options_from_config(config: ExportConfig | None, **overrides: object) -> Exp
             "simplify": config.simplify,
             "top_k": config.top_k,
             "parity_images": config.parity_images,
+            "semantic_output": config.semantic_output,
         }
     base.update({key: value for key, value in overrides.items() if value is not None})
     formats = base.get("formats")

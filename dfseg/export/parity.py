@@ -1,5 +1,8 @@
 """Parity of an exported artifact with the torch model on the same images.
 
+Semantic models are compared pixel by pixel (`compare_semantic`): the share of input pixels
+whose class (argmax) agrees, and for logit outputs the largest logit difference.
+
 Top-K outputs are compared order-insensitively: near-tied scores may come out in another order
 (or swap queries), so each reference detection is matched greedily to an unused artifact
 detection of the same label whose score is within tolerance, picking the highest box IoU.
@@ -66,7 +69,10 @@ class ParityReport(BaseModel):
         max_score_diff / max_box_diff_px: largest differences among matched detections.
         min_box_iou: smallest box IoU among matched detections.
         min_mask_iou / mean_mask_iou: over matched detections (segmentation; None otherwise).
-        tolerance: the tolerances applied (score, box_px, mask_iou).
+        pixel_agreement: semantic models: share of input pixels with the same class (compared
+            and matched then count pixels); max_logit_diff: largest class-logit difference
+            (logit outputs).
+        tolerance: the tolerances applied (score, box_px, mask_iou; pixel_agreement, logit).
         passed: everything within tolerance; failures: why not.
     """
 
@@ -80,6 +86,8 @@ class ParityReport(BaseModel):
     min_box_iou: float | None = None
     min_mask_iou: float | None = None
     mean_mask_iou: float | None = None
+    pixel_agreement: float | None = None
+    max_logit_diff: float | None = None
     tolerance: dict[str, float]
     passed: bool
     failures: list[str]
@@ -238,6 +246,71 @@ def _report(
     )
 
 
+@dataclass(frozen=True)
+class SemanticTolerance:
+    """Smallest accepted share of input pixels whose class agrees with torch, and the largest
+    accepted class-logit difference (None: not checked)."""
+
+    pixel_agreement: float
+    logit: float | None
+
+
+def semantic_tolerance_for(precision: str) -> SemanticTolerance:
+    """FP32: classes agree on all but near-tied pixels (99.9%) and logits to rounding; reduced
+    precision moves more ties (98%), logits are not compared."""
+    if precision in ("fp32", "f32"):
+        return SemanticTolerance(pixel_agreement=0.999, logit=1e-2)
+    return SemanticTolerance(pixel_agreement=0.98, logit=None)
+
+
+def compare_semantic(
+    reference: RawOutputs,
+    candidate: RawOutputs,
+    tolerance: SemanticTolerance,
+    image_source: str,
+    precision: str,
+) -> ParityReport:
+    """Compare a batch of a semantic artifact's outputs with torch's (same images and order;
+    both logits [B, C, H, W] or both class ids [B, H, W])."""
+    if reference.semantic is None or candidate.semantic is None:
+        raise ValueError("compare_semantic needs semantic outputs on both sides")
+    ref, cand = reference.semantic, candidate.semantic
+    if ref.shape != cand.shape:
+        raise ValueError(f"semantic outputs differ in shape: {ref.shape} vs {cand.shape}")
+    logits = ref.ndim == 4
+    ref_ids = ref.argmax(axis=1) if logits else ref
+    cand_ids = cand.argmax(axis=1) if logits else cand
+    pixels = int(ref_ids.size)
+    agreeing = int((ref_ids == cand_ids).sum())
+    agreement = agreeing / max(pixels, 1)
+    logit_diff = float(np.abs(ref - cand).max()) if logits and ref.size else None
+    failures = []
+    if agreement < tolerance.pixel_agreement:
+        failures.append(
+            f"{pixels - agreeing} of {pixels} pixels change class ({100 * agreement:.3f}% agree, "
+            f"< {100 * tolerance.pixel_agreement:g}%)"
+        )
+    if tolerance.logit is not None and logit_diff is not None and logit_diff > tolerance.logit:
+        failures.append(f"class logits differ by up to {logit_diff:.4g} (> {tolerance.logit:g})")
+    checked = {"pixel_agreement": tolerance.pixel_agreement}
+    if tolerance.logit is not None and logits:
+        checked["logit"] = tolerance.logit
+    return ParityReport(
+        images=len(ref),
+        image_source=image_source,
+        precision=precision,
+        compared=pixels,
+        matched=agreeing,
+        max_score_diff=0.0,
+        max_box_diff_px=0.0,
+        pixel_agreement=agreement,
+        max_logit_diff=logit_diff,
+        tolerance=checked,
+        passed=not failures,
+        failures=failures,
+    )
+
+
 def merge_reports(reports: list[ParityReport]) -> ParityReport:
     """One report for several checks of the same artifact (e.g. two input sizes)."""
     if len(reports) == 1:
@@ -256,7 +329,19 @@ def merge_reports(reports: list[ParityReport]) -> ParityReport:
             "min_box_iou": min(box_ious) if box_ious else None,
             "min_mask_iou": min(ious) if ious else None,
             "mean_mask_iou": float(np.mean(means)) if means else None,
+            "pixel_agreement": _lowest([r.pixel_agreement for r in reports]),
+            "max_logit_diff": _highest([r.max_logit_diff for r in reports]),
             "passed": all(r.passed for r in reports),
             "failures": [f for r in reports for f in r.failures],
         }
     )
+
+
+def _lowest(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _highest(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None

@@ -9,6 +9,7 @@ is rebuilt from the file alone: nothing else about the run is needed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn as nn
@@ -102,17 +103,12 @@ class InferenceGraph(nn.Module):
 
     def __init__(
         self,
-        model: DFine | DFineSemantic,
+        model: DFine,
         top_k: int = 300,
         decode: Decode = "topk",
         nms_iou: float = 0.7,
     ) -> None:
         super().__init__()
-        if isinstance(model, DFineSemantic):
-            raise UnsupportedTaskError(
-                "semantic models train and validate (`dfseg train`, `dfseg val`), but export, "
-                "infer, bench and serve do not take them yet"
-            )
         self.model = model
         self.postprocess = DetectionPostprocess(top_k, decode, nms_iou)
         self.output_names = list(task_spec(model.description.task).outputs)
@@ -124,3 +120,53 @@ class InferenceGraph(nn.Module):
         size_wh = size_hw.flip(0).unsqueeze(0).expand(images.shape[0], 2)  # [B, 2]
         result = self.postprocess(outputs, size_wh)
         return tuple(result[name] for name in self.output_names)
+
+
+SemanticOutput = Literal["logits", "argmax"]
+SEMANTIC_OUTPUTS: dict[str, str] = {"logits": "semantic_logits", "argmax": "semantic_labels"}
+
+
+class SemanticGraph(nn.Module):
+    """A semantic model with one flat output at the input size:
+
+    - `semantic_logits` [B, C, H, W] float32 class logits ("logits"): the runtime resizes them
+      to each original image before the argmax, exactly as validation does;
+    - `semantic_labels` [B, H, W] uint8 class ids ("argmax"): C times less output to copy, the
+      class map resized with nearest neighbours (blockier edges when the original is larger).
+
+    Args:
+        model: a `DFineSemantic` (deployed or not), eval mode.
+        output: "logits" or "argmax".
+    """
+
+    def __init__(self, model: DFineSemantic, output: SemanticOutput = "logits") -> None:
+        super().__init__()
+        if output not in SEMANTIC_OUTPUTS:
+            raise ValueError(f"semantic output must be one of {sorted(SEMANTIC_OUTPUTS)}")
+        self.model = model
+        self.argmax = output == "argmax"
+        self.output_names = [SEMANTIC_OUTPUTS[output]]
+
+    def forward(self, images: Tensor) -> tuple[Tensor]:
+        """images [B, 3, H, W] float32 RGB in [0, 1] -> (logits or class ids,)."""
+        logits = self.model(images)["semantic_logits"]
+        if self.argmax:
+            return (logits.argmax(dim=1).to(torch.uint8),)
+        return (logits,)
+
+
+def semantic_output_of(outputs: list[str]) -> SemanticOutput:
+    """Which semantic output a manifest's output names hold ("logits" unless argmax)."""
+    return "argmax" if SEMANTIC_OUTPUTS["argmax"] in outputs else "logits"
+
+
+def inference_graph(
+    model: DFine | DFineSemantic, manifest: ArtifactManifest, top_k: int | None = None
+) -> InferenceGraph | SemanticGraph:
+    """The graph that runs `model` as its manifest describes (decoding, top-K; for semantic
+    models the output named in `manifest.outputs`)."""
+    if isinstance(model, DFineSemantic):
+        return SemanticGraph(model, semantic_output_of(manifest.outputs))
+    return InferenceGraph(
+        model, manifest.top_k if top_k is None else top_k, manifest.decode, manifest.nms_iou
+    )

@@ -97,3 +97,41 @@ def _draw_label(
         canvas, text, (x + 1, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
         text_colour, thickness, cv2.LINE_AA,
     )  # fmt: skip
+
+
+def draw_class_map(
+    image_bgr: np.ndarray, class_map: np.ndarray, class_names: Sequence[str]
+) -> np.ndarray:
+    """A copy of `image_bgr` with every pixel tinted in its class's colour (a class named
+    "background" is left untinted) and a legend of the classes present with their pixel shares.
+
+    Args:
+        image_bgr: [H, W, 3] uint8, the original image.
+        class_map: [H, W] class id per pixel (values past the class list: untinted).
+        class_names: id -> name.
+    """
+    canvas = image_bgr.copy()
+    count = len(class_names)
+    lut = np.array([class_colour(k) for k in range(count)] + [(0, 0, 0)], dtype=np.uint8)
+    ids = np.minimum(class_map, count).astype(np.intp)  # past the list -> the extra entry
+    tinted = np.ones(count + 1, dtype=bool)
+    tinted[count] = False
+    if count and class_names[0].casefold() == "background":
+        tinted[0] = False
+    where = tinted[ids]
+    blended = cv2.addWeighted(lut[ids], MASK_ALPHA, canvas, 1 - MASK_ALPHA, 0)
+    canvas[where] = blended[where]
+    shares = np.bincount(ids.ravel(), minlength=count + 1)[:count] / max(ids.size, 1)
+    height, width = canvas.shape[:2]
+    font_scale = max(0.35, 0.0012 * (height + width) / 2 * 1.4)
+    thickness = max(1, round(font_scale * 1.5))
+    (_, text_h), baseline = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+    line = text_h + baseline + 4
+    y = line  # a label is drawn above its corner: row i spans [i * line, (i + 1) * line)
+    for k in np.argsort(-shares, kind="stable"):
+        if shares[k] <= 0 or not tinted[k] or y > height:
+            continue
+        text = f"{class_names[k]} {100 * shares[k]:.1f}%"
+        _draw_label(canvas, text, (2, y), class_colour(int(k)), font_scale, thickness)
+        y += line
+    return canvas

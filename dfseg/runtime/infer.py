@@ -19,12 +19,14 @@ from dfseg.config import ProjectConfig
 from dfseg.config.deploy import InferConfig, TrackerConfig
 from dfseg.config.tasks import task_spec
 from dfseg.runtime.artifacts import resolve_artifact
+from dfseg.runtime.errors import BackendError
 from dfseg.runtime.pipeline import ReadAhead, WriteBehind
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.runtime.sinks import (
     AnnotatedImages,
     AnnotatedVideos,
     Crops,
+    IndexMasks,
     JsonLines,
     MotChallenge,
     Sink,
@@ -93,7 +95,9 @@ class InferReport(BaseModel):
         out_dir: the folder written.
         images / videos / frames: still images predicted, videos read, video frames predicted.
         unreadable: "path: reason" for every file or frame that could not be read (skipped).
-        detections: total detections; per_class: by class name.
+        task: the model's task.
+        detections: total detections; per_class: by class name (semantic models: images and
+            frames showing the class).
         timing_ms: mean per-frame milliseconds of preprocess, inference, postprocess, total.
         seconds: wall time, outputs included; frames_per_second: images and frames predicted
             per second of it (decoding and writing included).
@@ -103,6 +107,7 @@ class InferReport(BaseModel):
 
     out_dir: str
     backend: str
+    task: str = "detect"
     images: int = 0
     videos: int = 0
     frames: int = 0
@@ -129,14 +134,21 @@ def infer_options(project: ProjectConfig | None, **options: object) -> InferOpti
     return InferOptions(**{key: value for key, value in values.items() if key in names})
 
 
-def build_sinks(out_dir: Path, options: InferOptions, segment: bool) -> list[Sink]:
-    """The sinks `options` enables."""
+def build_sinks(
+    out_dir: Path, options: InferOptions, segment: bool, semantic: bool = False
+) -> list[Sink]:
+    """The sinks `options` enables (semantic models: overlays, index masks and the JSONL)."""
     sinks: list[Sink] = []
     if options.save_images:
         sinks += [
             AnnotatedImages(out_dir, options.line_width),
             AnnotatedVideos(out_dir, options.line_width),
         ]
+    if semantic:
+        sinks.append(IndexMasks(out_dir))
+        if options.save_json:
+            sinks.append(JsonLines(out_dir, segment))
+        return sinks
     if options.save_txt:
         sinks.append(YoloLabels(out_dir, options.save_conf, segment))
     if options.save_crops:
@@ -163,11 +175,14 @@ def infer(
     written and every file closed (an annotated video plays), and the report says
     `interrupted`.
     """
+    spec = task_spec(predictor.task)
+    if spec.semantic:
+        _refuse_detection_outputs(options)
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = InferReport(out_dir=str(out_dir), backend=predictor.backend.name)
+    result = InferReport(out_dir=str(out_dir), backend=predictor.backend.name, task=predictor.task)
     result.unreadable = [f"{path}: {reason}" for path, reason in scan.unreadable]
-    sinks = build_sinks(out_dir, options, task_spec(predictor.task).instance_masks)
+    sinks = build_sinks(out_dir, options, spec.instance_masks, spec.semantic)
     counts: Counter[str] = Counter()
     track_ids: set[int] = set()
     total, done = scan.total, 0
@@ -271,6 +286,25 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def _refuse_detection_outputs(options: InferOptions) -> None:
+    """Semantic models write class maps: the per-object outputs have nothing to write."""
+    asked = [
+        flag
+        for flag, on in (
+            ("--save-txt", options.save_txt),
+            ("--save-crops", options.save_crops),
+            ("--track", options.track),
+            ("--tile", bool(options.tile.get("size"))),
+        )
+        if on
+    ]
+    if asked:
+        raise BackendError(
+            f"{', '.join(asked)}: per-object outputs, but this is a semantic model (a class per "
+            "pixel); it writes colour overlays, index masks (masks/*.png) and predictions.jsonl"
+        )
+
+
 def _predict_batch(
     predictor: Predictor, batch: list[Frame], result: InferReport
 ) -> list[Detections | None]:
@@ -302,6 +336,9 @@ def _count(
             result.images += 1
         else:
             result.frames += 1
+        if detections.class_map is not None:  # semantic: frames showing each class
+            counts.update(detections.class_pixels().keys())
+            continue
         shown = detections.track_ids >= 0 if detections.track_ids is not None else slice(None)
         names = np.asarray(detections.names, dtype=object)[shown]
         result.detections += len(names)
@@ -366,6 +403,8 @@ def run_infer(
         tiling=tile_settings(options.tile, batch),
         streams=options.streams,
     )
+    if task_spec(predictor.task).semantic:
+        _refuse_detection_outputs(options)  # before any folder is made
     scan = open_sources(source, stride=options.stride, max_fps=options.max_fps)
     run = RunFolder.containing(artifact)
     out_dir = create_numbered_dir(run.path if run is not None else artifact.parent, INFER_STEM)

@@ -72,8 +72,13 @@ def to_detections(
         settings: thresholds and limits.
 
     Returns:
-        Detections sorted by score; masks [N, H0, W0] bool for segmentation models.
+        Detections sorted by score; masks [N, H0, W0] bool for segmentation models. Semantic
+        models: no detections, `class_map` [H0, W0] uint8 (see `semantic_class_map`).
     """
+    if raw.semantic is not None:
+        detections = Detections.empty(class_names, params.orig_hw, with_masks=False)
+        detections.class_map = semantic_class_map(raw.semantic[index], params)
+        return detections
     scores = raw.scores[index].astype(np.float32, copy=False)  # [K]
     labels = raw.labels[index].astype(np.int64, copy=False)  # [K]
     thresholds = settings.thresholds(len(class_names))
@@ -99,6 +104,30 @@ def to_detections(
         image_size=params.orig_hw,
         masks=masks,
     )
+
+
+def semantic_class_map(semantic: np.ndarray, params: ResizeParams) -> np.ndarray:
+    """The class of every original pixel, from one image's semantic output.
+
+    Logits [C, H, W] are cut to the resized image (letterbox padding removed), resized
+    bilinearly to the original size and arg-maxed there: the class maps validation scores
+    (`dfseg.training.semantic_evaluation.class_map_in_original`). Class ids [H, W] (an argmax
+    export) are cut alike and resized with nearest neighbours (pixel centres).
+
+    Returns:
+        [H0, W0] uint8 class ids.
+    """
+    (left, top), (height, width) = params.pad_xy, params.resized_hw
+    size_wh = (params.orig_hw[1], params.orig_hw[0])
+    if semantic.ndim == 2:
+        inside = np.ascontiguousarray(semantic[top : top + height, left : left + width])
+        return cv2.resize(inside, size_wh, interpolation=cv2.INTER_NEAREST_EXACT)
+    inside = semantic[:, top : top + height, left : left + width]  # [C, h', w']
+    channels_last = np.ascontiguousarray(inside.transpose(1, 2, 0), dtype=np.float32)
+    resized = cv2.resize(channels_last, size_wh, interpolation=cv2.INTER_LINEAR)
+    if resized.ndim == 2:  # one class: cv2 drops the channel axis
+        return np.zeros(params.orig_hw, dtype=np.uint8)
+    return resized.argmax(axis=2).astype(np.uint8)
 
 
 def _masks_to_original(

@@ -290,26 +290,11 @@ class Predictor:
             if fixed is not None:
                 chunk = pad_batch(chunk, fixed)
             parts.append(_first(run(np.ascontiguousarray(chunk)), count))
-        return parts[0] if len(parts) == 1 else _concatenate(parts)
+        return parts[0] if len(parts) == 1 else RawOutputs.concatenate(parts)
 
 
 def _first(raw: RawOutputs, count: int) -> RawOutputs:
-    if len(raw) == count:
-        return raw
-    masks = None if raw.mask_logits is None else raw.mask_logits[:count]
-    return RawOutputs(raw.labels[:count], raw.scores[:count], raw.boxes[:count], masks)
-
-
-def _concatenate(parts: list[RawOutputs]) -> RawOutputs:
-    masks = None
-    if parts[0].mask_logits is not None:
-        masks = np.concatenate([p.mask_logits for p in parts if p.mask_logits is not None])
-    return RawOutputs(
-        labels=np.concatenate([p.labels for p in parts]),
-        scores=np.concatenate([p.scores for p in parts]),
-        boxes=np.concatenate([p.boxes for p in parts]),
-        mask_logits=masks,
-    )
+    return raw if len(raw) == count else raw.rows(slice(0, count))
 
 
 def _is_one_image(images: object) -> bool:

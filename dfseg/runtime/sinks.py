@@ -1,5 +1,6 @@
-"""Inference outputs: annotated images, annotated videos, YOLO txt labels, crops and a JSONL of
-detections. Each sink writes one thing; `infer` feeds every enabled sink each frame."""
+"""Inference outputs: annotated images, annotated videos, YOLO txt labels, crops, index masks
+(semantic models) and a JSONL of detections. Each sink writes one thing; `infer` feeds every
+enabled sink each frame."""
 
 from __future__ import annotations
 
@@ -197,6 +198,36 @@ class Crops(Sink):
             _write_image(folder / f"{Path(frame.name).stem}_{index}.jpg", frame.image[y1:y2, x1:x2])
 
 
+class IndexMasks(Sink):
+    """Semantic models: each frame's class map as a palette PNG (pixel value = class id, VOC
+    colours, what `data.format: masks` reads): stills as `<out>/masks/<stem>.png`, video frames
+    as `<out>/masks/<video stem>/<frame index, 6 digits>.png`."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir / "masks"
+
+    def write(self, frame: Frame, detections: Detections, video: VideoInfo | None) -> None:
+        if frame.image is None or detections.class_map is None:
+            return
+        if video is None:
+            target = self.out_dir / f"{Path(frame.name).stem}.png"
+        else:
+            target = self.out_dir / video.stem / f"{frame.index:06d}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_index_png(target, detections.class_map)
+
+
+def write_index_png(path: Path, class_map: np.ndarray) -> None:
+    """[H, W] uint8 class ids as a palette PNG with the VOC colours (values unchanged)."""
+    from PIL import Image
+
+    from dfseg.data.semantic import voc_palette
+
+    png = Image.fromarray(np.ascontiguousarray(class_map, dtype=np.uint8))  # mode "L"
+    png.putpalette(voc_palette().tobytes())  # -> "P", same values
+    png.save(path)
+
+
 class JsonLines(Sink):
     """`<out>/predictions.jsonl`: one line per image or frame, readable ones and not."""
 
@@ -219,14 +250,19 @@ class JsonLines(Sink):
 
 def frame_record(frame: Frame, detections: Detections, segment: bool) -> dict[str, Any]:
     """The JSONL record of one frame: source, frame index, size and detections (boxes xyxy in
-    original pixels; for segmentation each detection's outlines, see `detection_records`)."""
-    return {
+    original pixels; for segmentation each detection's outlines, see `detection_records`), or
+    for a semantic model `class_pixels` (pixels per class name present, most first)."""
+    record: dict[str, Any] = {
         "source": frame.path,
         "name": frame.name,
         "frame": frame.index,
         "image_size": list(detections.image_size),
-        "detections": detection_records(detections, "polygons" if segment else "none"),
     }
+    if detections.class_map is not None:  # semantic: pixels per class (the map is a PNG)
+        record["class_pixels"] = detections.class_pixels()
+        return record
+    record["detections"] = detection_records(detections, "polygons" if segment else "none")
+    return record
 
 
 def _write_image(path: Path, image: np.ndarray) -> None:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from dfseg import __version__
 from dfseg.errors import DfsegError
 from dfseg.runtime.artifacts import resolve_artifact
+from dfseg.runtime.errors import ArtifactError
 from dfseg.runtime.predictor import Predictor, load_predictor
 from dfseg.runtime.records import MaskFormat, detection_records
 from dfseg.serve.batcher import MicroBatcher
@@ -120,6 +121,12 @@ def load_state(options: ServeOptions) -> ServerState:
         artifact, backend=backend, device=options.device, conf=options.conf,
         threads=options.threads, precision=options.precision,
     )  # fmt: skip
+    if predictor.task == "semantic":
+        raise ArtifactError(
+            f"{artifact} is a semantic model: `dfseg serve` returns detections and does not "
+            "take semantic models yet; use `dfseg infer` (overlays and index masks) or "
+            "`dfseg.load(...)` in Python"
+        )
     predictor.warmup()
     return ServerState(options, predictor, str(artifact))
 

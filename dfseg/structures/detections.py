@@ -23,6 +23,8 @@ class Detections:
             (`plot()` draws on it); None otherwise.
         track_ids: [N] int64 track id of each detection (>= 1; -1: not tracked) when the
             detections come from tracking a video, else None.
+        class_map: semantic models: [H, W] uint8 class id of every original pixel (and no
+            detections); None otherwise.
     """
 
     boxes_xyxy: np.ndarray
@@ -34,6 +36,7 @@ class Detections:
     meta: dict[str, Any] = field(default_factory=dict)
     image: np.ndarray | None = field(default=None, repr=False)
     track_ids: np.ndarray | None = None
+    class_map: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -69,7 +72,20 @@ class Detections:
             meta=dict(self.meta),
             image=self.image,
             track_ids=None if self.track_ids is None else self.track_ids[keep],
+            class_map=self.class_map,
         )
+
+    def class_pixels(self) -> dict[str, int]:
+        """Semantic models: pixels of each class present, by name, most first ({} otherwise)."""
+        if self.class_map is None:
+            return {}
+        counts = np.bincount(self.class_map.ravel(), minlength=len(self.class_names))
+        order = np.argsort(-counts, kind="stable")
+        return {
+            self.class_names[i]: int(counts[i])
+            for i in order
+            if counts[i] and i < len(self.class_names)
+        }
 
     def polygons(
         self, min_area: float = 1.0, simplify_tolerance: float = 0.0
@@ -97,7 +113,8 @@ class Detections:
         return [rings[0] if rings else np.zeros((0, 2), np.float32) for rings in self.polygons()]
 
     def plot(self, image: np.ndarray | None = None, line_width: int | None = None) -> np.ndarray:
-        """The image with masks, boxes and "name score" labels drawn (Ultralytics' `plot()`).
+        """The image with masks, boxes and "name score" labels drawn (Ultralytics' `plot()`);
+        for semantic models, each class's pixels tinted in its colour with a legend.
 
         Args:
             image: [H, W, 3] uint8 BGR of the original image; None: the image the predictor
@@ -107,7 +124,7 @@ class Detections:
         Returns:
             A new [H, W, 3] uint8 BGR array (`cv2.imwrite`-ready; `[..., ::-1]` for RGB).
         """
-        from dfseg.ops.draw import draw_detections  # cv2: not needed for `dfseg --help`
+        from dfseg.ops.draw import draw_class_map, draw_detections  # cv2: not at import
 
         base = self.image if image is None else image
         if base is None:
@@ -115,6 +132,8 @@ class Detections:
                 "no image to draw on: pass plot(image), or get the detections by calling the "
                 "predictor on the image"
             )
+        if self.class_map is not None:
+            return draw_class_map(base, self.class_map, self.class_names)
         return draw_detections(
             base, self.boxes_xyxy, self.scores, self.labels, self.class_names, self.masks,
             line_width, self.track_ids,

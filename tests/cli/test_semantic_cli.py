@@ -1,5 +1,5 @@
 """The semantic task from the shell: a PNG-mask dataset written from polygons, `init`, `check`,
-`train`, `val`, and the commands that do not take semantic models yet saying so."""
+`train`, `val`, `export` and `infer` of the trained model, `convert --to masks`."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_check_shows_pixel_shares_and_refuses_a_bad_mask(mask_project: Path) -> 
         bad.write_bytes(original)
 
 
-def test_train_then_val_then_export_refuses(mask_project: Path) -> None:
+def test_train_val_export_infer(mask_project: Path) -> None:
     result = runner.invoke(app, ["train", str(mask_project), *_overrides(), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
@@ -89,9 +89,19 @@ def test_train_then_val_then_export_refuses(mask_project: Path) -> None:
     result = runner.invoke(app, ["val", str(mask_project), *_overrides(), "-w", str(run)])
     assert result.exit_code == 0, result.output
     assert "IoU" in result.output and "background" in result.output
-    result = runner.invoke(app, ["export", str(run / "best.pt"), "--fmt", "onnx"])
-    assert result.exit_code != 0 and "semantic" in result.output
-    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["export", str(run / "best.pt"), "--fmt", "onnx", "--json"])
+    assert result.exit_code == 0, result.output
+    exported = json.loads(result.output[result.output.index("{") :])
+    (artifact,) = exported["artifacts"]
+    assert exported["task"] == "semantic" and artifact["parity"]["passed"]
+    assert artifact["parity"]["pixel_agreement"] >= 0.999
+    images = mask_project.parent / "data" / "images"
+    result = runner.invoke(app, ["infer", artifact["folder"], str(images), "--json"])
+    assert result.exit_code == 0, result.output
+    inferred = json.loads(result.output[result.output.index("{") :])
+    masks = sorted((Path(inferred["out_dir"]) / "masks").glob("*.png"))
+    assert len(masks) == 12
+    assert set(np.unique(np.asarray(Image.open(masks[0])))) <= {0, 1, 2}
 
 
 def test_convert_writes_index_masks_from_polygons(tmp_path: Path) -> None:

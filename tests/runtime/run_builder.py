@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from dfseg.config import load_project
 from dfseg.config.template import render_project_template
 from dfseg.data.synthetic import generate_synthetic_dataset
 from dfseg.nn import DFine
+from dfseg.nn.build import build_model
 from dfseg.structures.run_layout import RunFolder
 from dfseg.training import artifacts
 from dfseg.training.project_data import load_project_data
@@ -39,6 +41,19 @@ def calibrated_model(task: str, image_size: tuple[int, int], seed: int = 0) -> D
     return model
 
 
+def semantic_model(image_size: tuple[int, int], num_classes: int, seed: int) -> nn.Module:
+    """A random N semantic model in eval mode with its classifier scaled so that the class
+    logits spread with a standard deviation of ~3 over the classes, as a trained model's (the
+    fresh head's ~1e-4 logits would let 1e-7 rounding flip pixels between engines)."""
+    torch.manual_seed(seed)
+    model = build_model("n", num_classes, "semantic", image_size).eval()
+    with torch.no_grad():
+        logits = model(torch.rand(1, 3, *image_size))["semantic_logits"]
+        spread = float(logits.std(dim=1).mean())
+        model.semantic_head.classifier.weight.mul_(3.0 / spread)
+    return model
+
+
 def write_run(
     root: Path,
     task: str = "segment",
@@ -50,7 +65,8 @@ def write_run(
     seed: int = 0,
 ) -> tuple[Path, Path]:
     """Write data, project.yaml, split and `<output>/tiny/exp/{best.pt,project.yaml}` under
-    `root`; returns (project file, run folder)."""
+    `root`; returns (project file, run folder). A semantic run's classes are "background" +
+    `CLASSES` (its polygons rasterised)."""
     root.mkdir(parents=True, exist_ok=True)
     generate_synthetic_dataset(
         root / "data", num_images=images, image_size=image_hw, classes=CLASSES, seed=1
@@ -68,8 +84,13 @@ def write_run(
     load_project_data(config, create_split=True)
     run = RunFolder.create(config.output_root)
     artifacts.write_resolved_project(config, run)
-    model = calibrated_model(task, (size, size), seed=seed)
-    manifest = artifacts.build_manifest(config, CLASSES).model_copy(
+    names = ["background", *CLASSES] if task == "semantic" else CLASSES
+    model = (
+        semantic_model((size, size), len(names), seed)
+        if task == "semantic"
+        else calibrated_model(task, (size, size), seed=seed)
+    )
+    manifest = artifacts.build_manifest(config, names).model_copy(
         update={"threshold": threshold, "threshold_source": "test"}
     )
     artifacts.save_best(run.best, model.state_dict(), manifest, epoch=1)

@@ -19,6 +19,8 @@ from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest
 # Names of the exported graph's input and outputs, in output order (mask_logits: segment only).
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("labels", "boxes", "scores", "mask_logits")
+# A semantic model's one output: class logits, or the class ids when exported with argmax.
+SEMANTIC_OUTPUT_NAMES = ("semantic_logits", "semantic_labels")
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,16 @@ def pad_batch(batch: np.ndarray, size: int) -> np.ndarray:
 
 
 def raw_outputs_from(named: Mapping[str, np.ndarray]) -> RawOutputs:
-    """`RawOutputs` from arrays keyed by graph output name (mask_logits optional)."""
+    """`RawOutputs` from arrays keyed by graph output name (mask_logits optional; a semantic
+    model's `semantic_logits` or `semantic_labels`)."""
+    if "semantic_logits" in named:
+        return RawOutputs.from_semantic(
+            np.asarray(named["semantic_logits"]).astype(np.float32, copy=False)
+        )
+    if "semantic_labels" in named:
+        return RawOutputs.from_semantic(
+            np.asarray(named["semantic_labels"]).astype(np.uint8, copy=False)
+        )
     missing = [name for name in OUTPUT_NAMES[:3] if name not in named]
     if missing:
         raise ArtifactError(

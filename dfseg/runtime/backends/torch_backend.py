@@ -85,7 +85,7 @@ class TorchBackend(Backend):
     def open(cls, path: Path, options: BackendOptions) -> Backend:
         import torch
 
-        from dfseg.nn.trained import InferenceGraph, load_trained_model
+        from dfseg.nn.trained import inference_graph, load_trained_model
 
         if options.precision not in (None, "fp32", "default"):
             raise BackendError(
@@ -95,8 +95,7 @@ class TorchBackend(Backend):
         model, manifest = load_trained_model(path)
         device = torch.device(options.device or "cpu")
         model.deploy(fuse_backbone=True, channels_last=device.type == "cpu")
-        graph = InferenceGraph(model, manifest.top_k, manifest.decode, manifest.nms_iou)
-        graph = graph.to(device).eval()
+        graph = inference_graph(model, manifest).to(device).eval()
         return cls(path, manifest, options, graph)
 
     @property
