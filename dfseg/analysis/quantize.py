@@ -14,7 +14,7 @@ candidates with the same function.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dfseg.analysis.exceptions import AnalysisError
 from dfseg.analysis.latency import measure_latency
-from dfseg.analysis.predict import predict_for_evaluation
+from dfseg.analysis.predict import evaluate_semantic_artifact, predict_for_evaluation
 from dfseg.analysis.split_data import SplitImages, split_images_for
 from dfseg.config import ProjectConfig
 from dfseg.config.deploy import QuantizeConfig
@@ -39,6 +39,7 @@ from dfseg.export.quantize import (
     write_int8_artifact,
 )
 from dfseg.metrics import EvalReport, GroupMetrics, build_eval_report
+from dfseg.metrics.semantic import SemanticReport, SemanticScores
 from dfseg.runtime.backends.base import BackendOptions
 from dfseg.runtime.backends.openvino_backend import OpenVinoBackend, openvino_core
 from dfseg.runtime.images import read_image_bgr
@@ -49,7 +50,7 @@ from dfseg.structures.manifest import MANIFEST_FILE, ArtifactManifest
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.structures.run_layout import RunFolder
 
-QuantizeMetric = Literal["f1", "map50_95", "map50"]
+QuantizeMetric = Literal["f1", "map50_95", "map50", "miou"]
 QUANTIZE_REPORT_FILE = "quantize.json"
 LATENCY_IMAGES = 4
 
@@ -61,7 +62,8 @@ class QuantizeOptions(BaseModel):
         mode: "basic" (nncf.quantize) or "accuracy" (nncf.quantize_with_accuracy_control).
         max_drop: largest allowed absolute drop of `metric` (accuracy mode: the target; both
             modes: the pass/fail line of the report).
-        metric: "f1" (at the run's threshold), "map50_95" or "map50"; of masks for segmentation.
+        metric: "f1" (at the run's threshold), "map50_95" or "map50"; of masks for segmentation;
+            "miou" for (and only for) semantic models.
         calibration_images: calibration subset size (train images).
         preset: NNCF preset: "mixed" (asymmetric activations) or "performance" (symmetric).
         transformer: tell NNCF the model has attention blocks (ModelType.TRANSFORMER).
@@ -118,8 +120,9 @@ class PrecisionResult(BaseModel):
     weights_precision: str
     inference_precision: str
     metric: float
-    box: GroupMetrics
+    box: GroupMetrics | None = None
     mask: GroupMetrics | None = None
+    semantic: SemanticScores | None = None
     latency_ms: float
     latency_p95_ms: float
 
@@ -176,6 +179,10 @@ def quantize_run(
 ) -> QuantizeReport:
     """Quantize the run's FP32 OpenVINO model (exported first when there is none): calibrate on
     the train split, validate on the val split."""
+    if project.project.task == "semantic":  # the class maps' mIoU is what INT8 must keep
+        options = options.model_copy(update={"metric": "miou"})
+    elif options.metric == "miou":
+        raise AnalysisError("metric miou is for semantic models; use f1, map50_95 or map50")
     train = split_images_for(project, "train")
     data = QuantizeData(train.image_paths, split_images_for(project, "val"))
     fp32 = ensure_openvino_fp32(run, options.threads, progress)
@@ -215,9 +222,7 @@ def quantize_openvino(
         openvino_core().read_model(str(fp32_xml)), calibration, validation.model_input, spec,
         validation.items, validation.nncf_metric,
     )  # fmt: skip
-    int8_xml = write_int8_artifact(
-        quantized, manifest, fp32_xml, folder, options.int8_precision
-    )
+    int8_xml = write_int8_artifact(quantized, manifest, fp32_xml, folder, options.int8_precision)
     report(progress, ProgressEvent("quantize", 0, None, message="validating FP32 and INT8"))
     fp32 = _evaluate(fp32_xml, validation, options, progress)
     int8 = _evaluate(int8_xml, validation, options, progress)
@@ -269,6 +274,28 @@ class _Validation:
         path = item[1] if isinstance(item, tuple) else item
         return preprocess_image(read_image_bgr(path), self.manifest.preprocessing)[0][None]
 
+    @property
+    def semantic(self) -> bool:
+        return self.manifest.model.task == "semantic"
+
+    def measure(
+        self,
+        predictor: Predictor,
+        indices: Sequence[int],
+        progress: ProgressCallback | None = None,
+        task: str = "predict",
+    ) -> tuple[float, EvalReport | SemanticReport]:
+        """The metric of `predictor` on the validation images `indices`, with its evaluation."""
+        if self.semantic:
+            annotations = [self.split.annotations[i] for i in indices]
+            semantic = evaluate_semantic_artifact(predictor, annotations, progress, task)
+            value = float(semantic.miou)
+            return (value if np.isfinite(value) else 0.0), semantic
+        paths = [self.split.image_paths[i] for i in indices]
+        predictions = predict_for_evaluation(predictor, paths, progress, task)
+        evaluation = self.score(predictions, indices)
+        return self.value(evaluation), evaluation
+
     def score(self, predictions: list[Any], indices: Iterable[int]) -> EvalReport:
         ground_truths = [self.split.ground_truths[i] for i in indices]
         return build_eval_report(
@@ -284,8 +311,7 @@ class _Validation:
         chosen = list(items)
         backend = OpenVinoBackend(self.fp32_xml, self.manifest, BackendOptions(), compiled)
         predictor = Predictor(backend, EVAL_SETTINGS)
-        predictions = predict_for_evaluation(predictor, [path for _, path in chosen])
-        return self.value(self.score(predictions, [index for index, _ in chosen]))
+        return self.measure(predictor, [index for index, _ in chosen])[0]
 
 
 def _evaluate(
@@ -295,17 +321,22 @@ def _evaluate(
     own precision hint (f32 for FP32 exports)."""
     predictor = load_predictor(xml, "openvino", threads=options.threads)
     paths = validation.split.image_paths
-    predictions = predict_for_evaluation(predictor, paths, progress, f"validate {xml.parent.name}")
-    evaluation = validation.score(predictions, range(len(predictions)))
+    value, evaluation = validation.measure(
+        predictor, range(len(paths)), progress, f"validate {xml.parent.name}"
+    )
     images = [read_image_bgr(path) for path in paths[:LATENCY_IMAGES]]
     latency = measure_latency(predictor, images, options.warmup, options.timing_runs)
+    metrics: dict[str, Any]
+    if isinstance(evaluation, SemanticReport):
+        metrics = {"semantic": SemanticScores.of(evaluation)}
+    else:
+        metrics = {"box": evaluation.overall.box, "mask": evaluation.overall.mask}
     return PrecisionResult(
         artifact=str(xml),
         weights_precision=predictor.manifest.precision,
         inference_precision=predictor.backend.info.get("precision", "fp32"),
-        metric=validation.value(evaluation),
-        box=evaluation.overall.box,
-        mask=evaluation.overall.mask,
+        metric=value,
+        **metrics,
         latency_ms=latency.total_ms,
         latency_p95_ms=latency.stages["total"].p95_ms,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
@@ -13,6 +13,7 @@ from dfseg.cli.run_target import RUN_ARG, resolve_run
 
 if TYPE_CHECKING:
     from dfseg.analysis.bench import BenchReport
+    from dfseg.analysis.bench.report import BenchRow
 
 
 def bench(
@@ -21,8 +22,9 @@ def bench(
     max_drop: float | None = typer.Option(
         None, min=0, help="Exit with 1 when a format's metric drops more than this (for CI)."
     ),
-    metric: Literal["map50_95", "map50", "f1"] = typer.Option(
-        "map50_95", help="Metric compared against torch FP32 (masks for segmentation)."
+    metric: Literal["map50_95", "map50", "f1", "miou"] = typer.Option(
+        "map50_95",
+        help="Metric compared against torch FP32 (masks for segmentation; semantic: miou).",
     ),
     device: list[str] = typer.Option(["cpu"], help="Devices to run on (repeat: cpu, cuda)."),
     threads: int | None = typer.Option(
@@ -62,6 +64,9 @@ def bench(
 
 def render_report(report: BenchReport) -> None:
     """The bench table (one row per format x precision x device) and where the results are."""
+    if report.metric_group == "semantic":
+        _render_semantic(report)
+        return
     group = report.metric_group
     columns = [
         "Format", "Status", "Size MB", "mAP50-95", "mAP50", "F1", "P", "R", "Drop",
@@ -73,21 +78,7 @@ def render_report(report: BenchReport) -> None:
         accuracy: list[float | None] = [None] * 5 if metrics is None else [
             metrics.map50_95, metrics.map50, metrics.f1, metrics.precision, metrics.recall,
         ]  # fmt: skip
-        latency: list[float | None] = [None] * 6
-        if row.latency is not None:
-            stages = row.latency.stages
-            latency = [
-                stages["preprocess"].median_ms, stages["inference"].median_ms,
-                stages["postprocess"].median_ms, stages["total"].median_ms,
-                stages["total"].p95_ms, row.latency.fps,
-            ]  # fmt: skip
-        name = (
-            row.name
-            if row.inference_precision is None
-            else f"{row.name} ({row.inference_precision})"
-        )
-        rows.append([name, row.status, row.size_mb, *accuracy, row.drop, *latency])
-    out = render.console()
+        rows.append([_name(row), row.status, row.size_mb, *accuracy, row.drop, *_latency(row)])
     table = render.table(
         f"{report.split}: {report.images} images, {group} metrics"
         + (f", {report.tiling}" if report.tiling else ""),
@@ -97,6 +88,51 @@ def render_report(report: BenchReport) -> None:
         f"F1/P/R at the run's threshold {report.threshold:.3f}; drop = torch FP32 "
         f"{report.metric} minus the format's; latency at batch 1, median after warm-up"
     )
+    _print(report, table)
+
+
+def _render_semantic(report: BenchReport) -> None:
+    columns = [
+        "Format", "Status", "Size MB", "mIoU", "mPA", "mPrec", "Pixel acc", "Drop",
+        "Pre ms", "Infer ms", "Post ms", "Total ms", "p95 ms", "FPS",
+    ]  # fmt: skip
+    rows = []
+    for row in report.rows:
+        scores = row.semantic
+        accuracy: list[float | None] = [None] * 4 if scores is None else [
+            scores.miou, scores.mpa, scores.mean_precision, scores.pixel_accuracy,
+        ]  # fmt: skip
+        rows.append([_name(row), row.status, row.size_mb, *accuracy, row.drop, *_latency(row)])
+    table = render.table(
+        f"{report.split}: {report.images} images, semantic metrics in original pixels",
+        columns, rows, numeric_from=2,
+    )  # fmt: skip
+    table.caption = (
+        "drop = torch FP32 mIoU minus the format's; latency at batch 1 (postprocess includes "
+        "resizing the class scores to the image), median after warm-up"
+    )
+    _print(report, table)
+
+
+def _name(row: BenchRow) -> str:
+    if row.inference_precision is None:
+        return row.name
+    return f"{row.name} ({row.inference_precision})"
+
+
+def _latency(row: BenchRow) -> list[float | None]:
+    if row.latency is None:
+        return [None] * 6
+    stages = row.latency.stages
+    return [
+        stages["preprocess"].median_ms, stages["inference"].median_ms,
+        stages["postprocess"].median_ms, stages["total"].median_ms,
+        stages["total"].p95_ms, row.latency.fps,
+    ]  # fmt: skip
+
+
+def _print(report: BenchReport, table: Any) -> None:
+    out = render.console()
     out.print(table)
     for row in report.rows:
         if row.reason:

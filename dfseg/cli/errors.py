@@ -13,6 +13,8 @@ from dfseg.cli.run_target import RUN_ARG, resolve_run
 
 if TYPE_CHECKING:
     from dfseg.analysis.errors import ErrorsReport
+    from dfseg.analysis.errors.semantic import SemanticErrorsReport
+    from dfseg.analysis.split_data import SplitImages
 
 
 def errors(
@@ -40,7 +42,8 @@ def errors(
 
     Error types: classification, localization, both, duplicate, background, missed. Also lists
     the images with the most errors (often mislabelled) and draws every false positive and
-    negative of each image, filed by error type.
+    negative of each image, filed by error type. Semantic models: the class confusions, the
+    images with the lowest mIoU, and a gallery of labels, prediction and wrong pixels.
     """
     run, project = resolve_run(target, overrides)
 
@@ -49,11 +52,16 @@ def errors(
     from dfseg.structures.run_folders import create_numbered_dir
 
     images = split_images_for(project, split)
+    threads = cpu_threads(threads, "errors")
+    if project.project.task == "semantic":
+        _semantic_errors(
+            weights or run.path, images, run.path, worst, gallery_limit, threads, as_json
+        )
+        return
     settings = ErrorSettings(
         confidence_threshold=conf, iou_threshold=iou, dap_metric=dap, worst_images=worst,
         gallery_limit=gallery_limit,
     )  # fmt: skip
-    threads = cpu_threads(threads, "errors")
     out_dir = create_numbered_dir(run.path, "errors")
     with render.ProgressRenderer() as progress:
         report = run_error_analysis(
@@ -61,6 +69,56 @@ def errors(
             progress=None if as_json else progress,
         )  # fmt: skip
     show(report, as_json, _render)
+
+
+def _semantic_errors(
+    artifact: Path,
+    images: SplitImages,
+    run_dir: Path,
+    worst: int,
+    gallery_limit: int | None,
+    threads: int | None,
+    as_json: bool,
+) -> None:
+    from dfseg.analysis.errors.semantic import analyze_semantic_errors
+    from dfseg.runtime.predictor import load_predictor
+    from dfseg.structures.run_folders import create_numbered_dir
+
+    predictor = load_predictor(artifact, threads=threads)
+    out_dir = create_numbered_dir(run_dir, "errors")
+    with render.ProgressRenderer() as progress:
+        report = analyze_semantic_errors(
+            predictor, images, out_dir, worst, gallery_limit,
+            progress=None if as_json else progress,
+        )  # fmt: skip
+    show(report, as_json, _render_semantic)
+
+
+def _render_semantic(report: SemanticErrorsReport) -> None:
+    out = render.console()
+    confusions = [
+        (c.labelled, c.predicted, c.pixels, f"{100 * c.share:.1f}%") for c in report.confusions
+    ]
+    out.print(
+        render.table(
+            f"Class confusions on {report.split} ({report.images} images, mIoU "
+            f"{report.miou:.3f}, pixel accuracy {report.pixel_accuracy:.3f})",
+            ["Labelled", "Predicted as", "Pixels", "Of the labelled class"],
+            confusions,
+        )
+    )
+    worst_rows = [
+        (Path(w.image).name, w.miou, w.pixel_accuracy, w.top_confusion or "-")
+        for w in report.worst_images
+    ]
+    worst = render.table(
+        "Images with the lowest mIoU", ["Image", "mIoU", "Pixel acc", "Largest confusion"],
+        worst_rows,
+    )  # fmt: skip
+    worst.columns[3].justify = "left"
+    out.print(worst)
+    drawn = sum(w.gallery is not None for w in report.worst_images)
+    out.print(f"{drawn} gallery images. Results saved to [bold]{report.out_dir}[/]")
 
 
 def _render(report: ErrorsReport) -> None:

@@ -22,8 +22,8 @@ def quantize(
         None, help="basic: nncf.quantize; accuracy: keep the metric drop within --max-drop."
     ),
     max_drop: float | None = typer.Option(None, min=0, help="Largest allowed metric drop."),
-    metric: Literal["f1", "map50_95", "map50"] | None = typer.Option(
-        None, help="Metric to protect (F1 at the run's threshold by default)."
+    metric: Literal["f1", "map50_95", "map50", "miou"] | None = typer.Option(
+        None, help="Metric to protect (F1 at the run's threshold by default; semantic: miou)."
     ),
     calibration_images: int | None = typer.Option(
         None, min=1, help="Calibration subset size (train images)."
@@ -60,16 +60,23 @@ def quantize(
 
 
 def render_report(report: QuantizeReport) -> None:
-    """FP32 beside INT8 (metric, mAP, F1, latency) and the verdict."""
-    group = "mask" if report.fp32.mask is not None else "box"
-    columns = ["Model", "Compute", report.metric, "mAP50-95", "mAP50", "F1", "ms", "p95 ms"]
+    """FP32 beside INT8 (metric, mAP, F1 or mIoU, mPA, latency) and the verdict."""
+    semantic = report.fp32.semantic is not None
+    group = "semantic" if semantic else "mask" if report.fp32.mask is not None else "box"
+    names = ["mPA", "Pixel acc"] if semantic else ["mAP50-95", "mAP50", "F1"]
+    columns = ["Model", "Compute", "mIoU" if semantic else report.metric, *names, "ms", "p95 ms"]
     rows = []
     for result in (report.fp32, report.int8):
         metrics = getattr(result, group)
+        values = (
+            [metrics.mpa, metrics.pixel_accuracy]
+            if semantic
+            else [metrics.map50_95, metrics.map50, metrics.f1]
+        )
         rows.append([
             f"{result.weights_precision} {Path(result.artifact).parent.name}",
-            result.inference_precision, result.metric, metrics.map50_95, metrics.map50,
-            metrics.f1, result.latency_ms, result.latency_p95_ms,
+            result.inference_precision, result.metric, *values, result.latency_ms,
+            result.latency_p95_ms,
         ])  # fmt: skip
     out = render.console()
     table = render.table(
@@ -78,10 +85,10 @@ def render_report(report: QuantizeReport) -> None:
         rows,
         numeric_from=2,
     )
+    threshold = "" if semantic else f"; F1 at the run's threshold {report.threshold:.3f}"
     table.caption = (
         f"calibration: {report.calibration_images} train images (asked "
-        f"{report.calibration_requested}); F1 at the run's threshold {report.threshold:.3f}; "
-        "latency end to end at batch 1"
+        f"{report.calibration_requested}){threshold}; latency end to end at batch 1"
     )
     out.print(table)
     verdict = "[green]within[/]" if report.passed else "[red]beyond[/]"

@@ -286,6 +286,26 @@ def build_semantic_report(
     )
 
 
+class SemanticScores(BaseModel):
+    """The headline numbers of a `SemanticReport` (bench and quantize rows)."""
+
+    model_config = ConfigDict(ser_json_inf_nan="strings")
+
+    miou: float
+    mpa: float
+    mean_precision: float
+    pixel_accuracy: float
+
+    @classmethod
+    def of(cls, report: SemanticReport) -> SemanticScores:
+        return cls(
+            miou=report.miou,
+            mpa=report.mpa,
+            mean_precision=report.mean_precision,
+            pixel_accuracy=report.pixel_accuracy,
+        )
+
+
 class SemanticAccumulator:
     """The pixel confusion of many images, added one at a time and merged across ranks.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from dfseg.analysis.bench.report import BenchReport
 from dfseg.metrics.plots.canvas import new_figure, save_png
 
-METRIC_LABELS = {"map50_95": "mAP50-95", "map50": "mAP50", "f1": "F1"}
+METRIC_LABELS = {"map50_95": "mAP50-95", "map50": "mAP50", "f1": "F1", "miou": "mIoU"}
 
 
 def plot_latency_accuracy(report: BenchReport, path: Path) -> Path:

@@ -10,10 +10,12 @@ from pydantic import BaseModel, ConfigDict
 from dfseg.analysis.latency import STAGES, Latency
 from dfseg.analysis.tables import Cell, write_csv
 from dfseg.metrics import GroupMetrics
+from dfseg.metrics.semantic import SemanticScores
 
 Status = Literal["ok", "validation_failed", "failed"]
-DropMetric = Literal["map50_95", "map50", "f1"]
+DropMetric = Literal["map50_95", "map50", "f1", "miou"]
 ACCURACY_FIELDS = ("map50_95", "map50", "f1", "precision", "recall")
+SEMANTIC_FIELDS = ("miou", "mpa", "mean_precision", "pixel_accuracy")
 
 
 class BenchRow(BaseModel):
@@ -30,6 +32,7 @@ class BenchRow(BaseModel):
         reason: why the status is not ok.
         size_mb: model files on disk.
         box, mask: metrics at the run's threshold (mask only for segmentation models).
+        semantic: semantic models' mIoU, mPA, mean precision and pixel accuracy.
         metric: the compared metric's value; drop: torch FP32's value minus this one.
         latency: per-stage median/p95 at batch 1 and FPS.
     """
@@ -48,6 +51,7 @@ class BenchRow(BaseModel):
     size_mb: float | None = None
     box: GroupMetrics | None = None
     mask: GroupMetrics | None = None
+    semantic: SemanticScores | None = None
     metric: float | None = None
     drop: float | None = None
     latency: Latency | None = None
@@ -59,8 +63,9 @@ class BenchReport(BaseModel):
     Attributes:
         run_dir: the run; split and images: what accuracy was measured on.
         threshold: the run's tuned confidence threshold (P/R/F1 use it; mAP does not).
-        metric: the compared metric, of masks for segmentation models, else of boxes.
-        metric_group: "mask" or "box".
+        metric: the compared metric, of masks for segmentation models, else of boxes (mIoU
+            for semantic models).
+        metric_group: "mask", "box" or "semantic".
         max_drop: the allowed drop (None: no limit).
         rows: one per configuration, in run order.
         out_dir: bench.csv, the plot and prediction images.
@@ -74,7 +79,7 @@ class BenchReport(BaseModel):
     images: int
     threshold: float
     metric: DropMetric
-    metric_group: Literal["box", "mask"]
+    metric_group: Literal["box", "mask", "semantic"]
     max_drop: float | None
     rows: list[BenchRow]
     out_dir: str
@@ -90,7 +95,7 @@ BENCH_COLUMNS = (
     "name", "format", "weights_precision", "inference_precision", "backend", "device", "status",
     "reason", "size_mb",
     *(f"box_{f}" for f in ACCURACY_FIELDS), *(f"mask_{f}" for f in ACCURACY_FIELDS),
-    "metric", "drop",
+    *SEMANTIC_FIELDS, "metric", "drop",
     *(f"{s}_ms_{q}" for s in STAGES for q in ("median", "p95")), "fps", "artifact",
 )  # fmt: skip
 
@@ -111,6 +116,8 @@ def _flat(row: BenchRow) -> dict[str, Cell]:
     for prefix, group in (("box", row.box), ("mask", row.mask)):
         for field in ACCURACY_FIELDS:
             flat[f"{prefix}_{field}"] = None if group is None else getattr(group, field)
+    for field in SEMANTIC_FIELDS:
+        flat[field] = None if row.semantic is None else getattr(row.semantic, field)
     if row.latency is not None:
         for stage, values in row.latency.stages.items():
             flat[f"{stage}_ms_median"] = values.median_ms

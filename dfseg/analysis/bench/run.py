@@ -2,16 +2,19 @@
 
 Each configuration predicts the whole split with no confidence threshold (top 100 per image, as
 mAP needs), is evaluated at the run's tuned threshold for P/R/F1, then timed at batch 1 with its
-deployment settings on real split images after warm-up. A configuration that cannot run is a
-row with status "failed" and the reason, never an aborted benchmark.
+deployment settings on real split images after warm-up. Semantic models are scored on their
+class maps in original pixels (mIoU, mPA, mean precision, pixel accuracy; mIoU is compared). A
+configuration that cannot run is a row with status "failed" and the reason, never an aborted
+benchmark.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -25,13 +28,14 @@ from dfseg.analysis.bench.report import (
 )
 from dfseg.analysis.bench.targets import BenchTarget, find_bench_targets
 from dfseg.analysis.latency import measure_latency
-from dfseg.analysis.predict import predict_for_evaluation
+from dfseg.analysis.predict import evaluate_semantic_artifact, predict_for_evaluation
 from dfseg.analysis.split_data import SplitImages, split_images_for
 from dfseg.config import ProjectConfig
 from dfseg.config.deploy import BenchConfig
 from dfseg.data.image_reader import read_image_rgb
 from dfseg.metrics import EvalReport, ImagePredictions, build_eval_report
 from dfseg.metrics.plots import plot_prediction_grid
+from dfseg.metrics.semantic import SemanticScores
 from dfseg.nn.trained import read_checkpoint_manifest
 from dfseg.runtime.images import read_image_bgr
 from dfseg.runtime.predictor import Predictor, load_predictor
@@ -95,6 +99,8 @@ def bench_run(
     """`dfseg bench` of a run: its project's bench split (`bench.split`, `bench.max_images`) and
     tuned threshold, results in a new `<run>/bench[-N]` folder."""
     section = project.bench
+    if project.project.task == "semantic":  # one metric: mIoU over the class maps
+        settings = replace(settings, metric="miou")
     split = split_images_for(project, section.split, section.max_images)
     threshold = read_checkpoint_manifest(run.best).threshold
     out_dir = create_numbered_dir(run.path, "bench")
@@ -132,7 +138,7 @@ def run_bench(
         images=len(split.annotations),
         threshold=threshold,
         metric=settings.metric,
-        metric_group="mask" if any(row.mask is not None for row in rows) else "box",
+        metric_group=_metric_group(rows),
         max_drop=settings.max_drop,
         tiling=None if settings.tiling is None else describe_tiling(settings.tiling),
         rows=_judged(rows, targets, settings),
@@ -168,6 +174,10 @@ def _bench_one(
             target.artifact, target.backend, target.device, threads=settings.threads,
             precision=target.inference_precision, tiling=settings.tiling,
         )  # fmt: skip
+        if predictor.task == "semantic":
+            return _bench_semantic(
+                predictor, target, row, split, images_bgr, out_dir, settings, progress
+            )
         predictions = predict_for_evaluation(predictor, split.image_paths, progress, target.name)
         evaluation = build_eval_report(
             split.ground_truths, predictions, split.class_names, threshold=threshold
@@ -189,6 +199,61 @@ def _bench_one(
         return measured
     reason = target.check_failure[:300]
     return measured.model_copy(update={"status": "validation_failed", "reason": reason})
+
+
+def _bench_semantic(
+    predictor: Predictor,
+    target: BenchTarget,
+    row: BenchRow,
+    split: SplitImages,
+    images_bgr: Sequence[np.ndarray],
+    out_dir: Path,
+    settings: BenchSettings,
+    progress: ProgressCallback | None,
+) -> BenchRow:
+    evaluation = evaluate_semantic_artifact(predictor, split.annotations, progress, target.name)
+    latency = measure_latency(predictor, images_bgr, settings.warmup, settings.runs)
+    _draw_class_maps(predictor, split, out_dir, target.name, settings)
+    scores = SemanticScores.of(evaluation)
+    measured = row.model_copy(
+        update={
+            "inference_precision": predictor.backend.info.get("precision"),
+            "semantic": scores,
+            "metric": evaluation.miou,
+            "latency": latency,
+        }
+    )
+    if target.check_failure is None:
+        return measured
+    reason = target.check_failure[:300]
+    return measured.model_copy(update={"status": "validation_failed", "reason": reason})
+
+
+def _draw_class_maps(
+    predictor: Predictor, split: SplitImages, out_dir: Path, name: str, settings: BenchSettings
+) -> None:
+    """The first images' predicted class maps over the images, side by side, 256 px high."""
+    import cv2
+
+    count = min(settings.prediction_images, len(split.image_paths))
+    if count == 0:
+        return
+    tiles = []
+    for path in split.image_paths[:count]:
+        (detections,) = predictor.predict_arrays([read_image_bgr(path)])
+        drawn = detections.plot(read_image_bgr(path))
+        height, width = drawn.shape[:2]
+        tiles.append(cv2.resize(drawn, (max(1, round(width * 256 / height)), 256)))
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+    target = out_dir / PREDICTIONS_DIR / f"{slug}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(target), np.hstack(tiles))
+
+
+def _metric_group(rows: Sequence[BenchRow]) -> Literal["box", "mask", "semantic"]:
+    if any(row.semantic is not None for row in rows):
+        return "semantic"
+    return "mask" if any(row.mask is not None for row in rows) else "box"
 
 
 def _reason(exc: Exception) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dfseg.analysis.errors.analyze import analyze_errors
 from dfseg.analysis.errors.report import ErrorSettings, ErrorsReport
+from dfseg.analysis.exceptions import AnalysisError
 from dfseg.analysis.predict import predict_for_evaluation
 from dfseg.analysis.split_data import SplitImages
 from dfseg.runtime.predictor import load_predictor
@@ -34,6 +35,12 @@ def run_error_analysis(
         progress: optional callback.
     """
     predictor = load_predictor(artifact, backend, threads=threads)
+    if predictor.task == "semantic":
+        raise AnalysisError(
+            f"{artifact} is a semantic model: `dfseg errors` analyses detections and does not "
+            "take semantic models yet; `dfseg val` writes their per-class IoU and confusion "
+            "matrix"
+        )
     if settings.confidence_threshold is None:
         settings = dataclasses.replace(settings, confidence_threshold=predictor.manifest.threshold)
     predictions = predict_for_evaluation(predictor, split.image_paths, progress)
