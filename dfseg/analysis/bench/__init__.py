@@ -1,9 +1,9 @@
 """`dfseg bench`: accuracy and latency of a run's checkpoint and every export, against torch FP32.
 
-targets.py  what runs: the checkpoint and each export, per device and OpenVINO precision
-run.py      `bench_run` / `run_bench`: evaluate and time every target
-report.py   the report models and bench.csv
-plot.py     latency against accuracy
+    targets.py  what runs: the checkpoint and each export, per device and OpenVINO precision
+    run.py      `bench_run` / `run_bench`: evaluate and time every target
+    report.py   the report models and bench.csv
+    plot.py     latency against accuracy
 """
 
 from dfseg.analysis.bench.report import BenchReport, BenchRow

@@ -119,7 +119,9 @@ def _check_failure(folder: Path) -> str | None:
     recorded)."""
     parity = ParityReport.read(folder)
     if parity is not None and not parity.passed:
-        return "exported, but its parity check against torch failed: " + "; ".join(parity.failures)
+        return "exported, but its parity check against torch failed: " + "; ".join(
+            parity.failures
+        )
     quantized = QuantizeReport.read(folder)
     if quantized is not None and not quantized.passed:
         return f"quantized, but the {quantized.verdict} (dfseg quantize)"

@@ -1,11 +1,11 @@
 """Error analysis (`dfseg errors`): TIDE error types and their dAP, the worst images, a gallery.
 
-tide.py      classifying each false positive and negative (TIDE's six types)
-tide_fix.py  fixing one type at a time and re-evaluating AP (dAP)
-analyze.py   `analyze_errors`: both, for boxes and masks, plus the outputs
-run.py       `run_error_analysis`: predict a split with a model, then analyze
-report.py    the report models and options
-gallery.py, rows.py, plot.py   the gallery, errors.csv and the summary plot
+    tide.py      classifying each false positive and negative (TIDE's six types)
+    tide_fix.py  fixing one type at a time and re-evaluating AP (dAP)
+    analyze.py   `analyze_errors`: both, for boxes and masks, plus the outputs
+    run.py       `run_error_analysis`: predict a split with a model, then analyze
+    report.py    the report models and options
+    gallery.py, rows.py, plot.py   the gallery, errors.csv and the summary plot
 """
 
 from dfseg.analysis.errors.analyze import analyze_errors
