@@ -39,6 +39,8 @@ train:
   amp: auto                   # CUDA mixed precision: auto | bf16 | fp16 | off
   decision_metric: $metric   # picks best.pt: map50_95 | map50 | f1 (semantic: miou)
   early_stopping: 0           # stop after N epochs without improvement (0: never)
+  distill:
+    teacher: null             # a trained run (or best.pt) of a larger size teaches this one
 
 augment:
   mosaic: 0.0                 # probability of a 4-image mosaic (slows short runs; try 0.5)

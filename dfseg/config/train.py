@@ -11,6 +11,42 @@ from dfseg.config.base import Section
 DecisionMetric = Literal["map50_95", "map50", "f1", "miou"]
 
 
+class DistillConfig(Section):
+    """Knowledge distillation from a trained teacher (`train.distill`): the student trains with
+    its own losses plus these terms, the teacher run in eval mode without gradients on the same
+    augmented batch."""
+
+    teacher: str | None = Field(
+        None,
+        description="A trained dfseg run folder or checkpoint (best.pt) of the same task and "
+        "classes, usually a larger size; relative to the project file. null: no distillation.",
+    )
+    temperature: float = Field(2.0, gt=0, description="Softening temperature of the KL terms.")
+    logit_weight: float = Field(
+        1.0,
+        ge=0,
+        description="semantic: pixel-logit KL (x t^2) + mse_weight x MSE; detection: KL of "
+        "the class logits of queries matched to the same object.",
+    )
+    mse_weight: float = Field(
+        0.5, ge=0, description="semantic: the MSE share of the logit term (FastSegFormer's k)."
+    )
+    feature_weight: float = Field(
+        1.0,
+        ge=0,
+        description="MSE of the encoder maps, each standardised per channel over H, W (student "
+        "channels projected to the teacher's by a trained 1x1 conv).",
+    )
+    box_weight: float = Field(
+        1.0,
+        ge=0,
+        description="detection: KL of the FDR corner distributions of matched queries.",
+    )
+    mask_weight: float = Field(
+        1.0, ge=0, description="segment: pixel KL of the masks of matched queries."
+    )
+
+
 class TrainConfig(Section):
     """Optimisation, schedule and run-control settings."""
 
@@ -126,6 +162,7 @@ class TrainConfig(Section):
     semantic_class_weights: list[float] | None = Field(
         None, description="semantic: cross-entropy weight per class, in class order."
     )
+    distill: DistillConfig = Field(default_factory=DistillConfig)
     tensorboard: bool = False
     mlflow: bool = False
     wandb: bool = False

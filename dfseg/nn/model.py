@@ -54,6 +54,7 @@ class DFine(nn.Module):
         images: Tensor,
         targets: list[dict[str, Tensor]] | None = None,
         return_enc_topk_ind: bool = False,
+        return_corners: bool = False,
     ) -> dict[str, Any]:
         """Run the model.
 
@@ -63,6 +64,8 @@ class DFine(nn.Module):
                 cxcywh (extra keys such as `masks` are ignored). Feeds the denoising queries.
             return_enc_topk_ind: eval only; add `enc_topk_ind` [B, Q], the anchor index of each
                 query (for aligning queries across implementations).
+            return_corners: eval only; add `pred_corners` (a distillation teacher's FDR
+                distributions).
 
         Returns:
             Eval: `pred_logits` [B, Q, C] pre-sigmoid, `pred_boxes` [B, Q, 4] normalised cxcywh,
@@ -80,7 +83,7 @@ class DFine(nn.Module):
             return train_outputs(
                 result, self.decoder.up, self.decoder.reg_scale, mask_embeds, mask_features
             )
-        return eval_outputs(result, mask_embeds, mask_features, return_enc_topk_ind)
+        return eval_outputs(result, mask_embeds, mask_features, return_enc_topk_ind, return_corners)
 
     def set_image_size(self, image_size: tuple[int, int]) -> None:
         """Rebuild the size-dependent buffers (anchors, position embeddings) for (h, w)."""

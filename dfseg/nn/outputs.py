@@ -21,11 +21,15 @@ def eval_outputs(
     mask_embeds: Tensor | None = None,
     mask_features: Tensor | None = None,
     include_topk_ind: bool = False,
+    include_corners: bool = False,
 ) -> dict[str, Tensor]:
     """Eval dict: pred_logits [B, Q, C], pred_boxes [B, Q, 4] normalised cxcywh; with a mask
     head also pred_mask_embeds [B, Q, D] and mask_features [B, D, H/4, W/4]; optionally
-    enc_topk_ind [B, Q] (the anchor index each query came from)."""
+    enc_topk_ind [B, Q] (the anchor index each query came from) and pred_corners
+    [B, Q, 4 * (reg_max + 1)] (the FDR corner logits, for distillation)."""
     outputs = {"pred_logits": result.logits[-1], "pred_boxes": result.boxes[-1]}
+    if include_corners:
+        outputs["pred_corners"] = result.corners[-1]
     if mask_embeds is not None and mask_features is not None:
         outputs["pred_mask_embeds"] = mask_embeds[-1]
         outputs["mask_features"] = mask_features

@@ -131,7 +131,9 @@ def train_project(
         if config.train.batch_size == "auto":
             config = _with_auto_batch(config, model, data, context, progress)
         workers = num_workers(config.train, settings)
-        parts = build_training_parts(config, model, data.splits["train"], context, workers)
+        parts = build_training_parts(
+            config, model, data.splits["train"], context, workers, data.class_names
+        )
         run = _run_folder(config, resume_from, context)
         if context.is_main:
             artifacts.write_resolved_project(config, run)

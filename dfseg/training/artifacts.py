@@ -18,6 +18,7 @@ from dfseg.metrics.semantic import SEMANTIC_COLUMNS
 from dfseg.structures.manifest import ArtifactManifest, ModelDescription, Preprocessing
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder
 from dfseg.training.checkpoint_io import save_atomic
+from dfseg.training.distill import DISTILL_LOSS_FAMILIES
 from dfseg.training.loop import LOSS_FAMILIES, MASK_LOSS_FAMILIES, SEMANTIC_LOSS_FAMILIES
 
 if TYPE_CHECKING:
@@ -75,14 +76,23 @@ def write_resolved_project(config: ProjectConfig, run: RunFolder) -> Path:
     return run.project_file
 
 
-def results_columns(task: str) -> list[str]:
-    """results.csv header: the same for every run of a task."""
+def results_columns(task: str, distill: bool = False) -> list[str]:
+    """results.csv header: the same for every run of a task (distillation runs add their
+    terms after the task's own losses)."""
     spec = task_spec(task)
     base = ["epoch", "time_s", "lr", "train/loss"]
+    kd: list[str] = []
+    if distill:
+        kd = [
+            f"train/{f}_loss"
+            for f in DISTILL_LOSS_FAMILIES
+            if f in ("kd_logit", "kd_feat") or not spec.semantic
+        ]
+        kd = [c for c in kd if spec.instance_masks or c != "train/kd_mask_loss"]
     if spec.semantic:
-        return base + [f"train/{f}_loss" for f in SEMANTIC_LOSS_FAMILIES] + SEMANTIC_COLUMNS
+        return base + [f"train/{f}_loss" for f in SEMANTIC_LOSS_FAMILIES] + kd + SEMANTIC_COLUMNS
     families = [f for f in LOSS_FAMILIES if spec.instance_masks or f not in MASK_LOSS_FAMILIES]
-    columns = base + [f"train/{f}_loss" for f in families]
+    columns = base + [f"train/{f}_loss" for f in families] + kd
     for group in spec.metric_groups:
         suffix = GROUP_SUFFIXES[group]
         columns += [
@@ -108,7 +118,7 @@ def results_row(result: EpochResult) -> dict[str, float | int]:
 
 def append_results_row(path: Path, task: str, row: dict[str, float | int]) -> None:
     """Append one epoch; missing values (no validation that epoch) are left empty."""
-    columns = results_columns(task)
+    columns = results_columns(task, distill=any(key.startswith("train/kd_") for key in row))
     new_file = not path.exists()
     with path.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")

@@ -1,5 +1,6 @@
-"""One training epoch: forward, D-FINE criterion, (scaled) backward, accumulation, clipping,
-optimizer and EMA updates, with progress events carrying the loss components."""
+"""One training epoch: forward, D-FINE criterion (+ distillation terms), (scaled) backward,
+accumulation, clipping, optimizer and EMA updates, with progress events carrying the loss
+components."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
+from dfseg.training.distill import Distiller
 from dfseg.training.ema import ModelEMA
 from dfseg.training.optim import OptimizerSettings
 from dfseg.training.schedule import LrSchedule
@@ -34,6 +36,10 @@ _FAMILY_PREFIXES = {
     "loss_mask_dice": "mask_dice",
     "loss_sem_ce": "sem_ce",
     "loss_sem_dice": "sem_dice",
+    "loss_kd_logit": "kd_logit",
+    "loss_kd_box": "kd_box",
+    "loss_kd_mask": "kd_mask",
+    "loss_kd_feat": "kd_feat",
 }
 
 
@@ -78,6 +84,7 @@ class StepTools:
     autocast_dtype: torch.dtype | None
     device: torch.device
     optimizer_settings: OptimizerSettings  # how `optimizer` was built
+    distiller: Distiller | None = None  # train.distill: the teacher's extra loss terms
 
 
 def train_one_epoch(
@@ -124,6 +131,8 @@ def train_one_epoch(
             "img/s": result.images / max(elapsed, 1e-9),
             "lr": tools.optimizer.param_groups[0]["lr"],
         }
+        if tools.distiller is not None:  # what the teacher costs per batch
+            info["teacher ms"] = tools.distiller.teacher_ms()
         report(progress, ProgressEvent(task_name, index + 1, num_batches, info=info))
     result.seconds = time.perf_counter() - started
     result.means = {name: value / max(1, result.batches) for name, value in sums.items()}
@@ -137,6 +146,8 @@ def _forward_loss(
     with torch.autocast(tools.device.type, dtype or torch.float32, enabled=dtype is not None):
         outputs = model(images, targets)
     loss_dict = tools.criterion(outputs, targets)
+    if tools.distiller is not None:
+        loss_dict.update(tools.distiller(images, outputs, targets, dtype))
     total = torch.stack([value.float() for value in loss_dict.values()]).sum()
     families: dict[str, float] = defaultdict(float)
     for name, value in loss_dict.items():

@@ -59,7 +59,11 @@ def backbone_depth(name: str) -> int | None:
 _NUM_STAGES = 4  # HGNetv2 has four stages after its stem
 
 
-def build_optimizer(model: nn.Module, settings: OptimizerSettings) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module,
+    settings: OptimizerSettings,
+    extra: list[nn.Parameter] | None = None,
+) -> torch.optim.Optimizer:
     """AdamW with groups: backbone / rest x decay / no decay (and, with a layer-wise lr decay
     below 1, one backbone group per stage, earlier stages learning slower). With
     `settings.name == "muon"` each decayed group is split once more: its hidden weight matrices
@@ -67,7 +71,9 @@ def build_optimizer(model: nn.Module, settings: OptimizerSettings) -> torch.opti
 
     Every group stores its own `initial_lr`, which the schedule scales (so the backbone keeps its
     own rate through warm-up and decay - a scalar OneCycle max_lr would silently drop it).
-    Frozen parameters (requires_grad False) are left out.
+    Frozen parameters (requires_grad False) are left out. `extra` parameters that train beside
+    the model (distillation's feature projections) form a last AdamW group ("distill") at the
+    head's rate.
     """
     muon = settings.name == "muon"
     no_decay = no_decay_parameter_names(model)
@@ -104,6 +110,17 @@ def build_optimizer(model: nn.Module, settings: OptimizerSettings) -> torch.opti
         }
         if muon:
             group["muon"] = with_muon
+        param_groups.append(group)
+    if extra:
+        group = {
+            "params": list(extra),
+            "lr": settings.lr,
+            "initial_lr": settings.lr,
+            "weight_decay": settings.weight_decay,
+            "name": "distill",
+        }
+        if muon:
+            group["muon"] = False
         param_groups.append(group)
     if muon:
         return MuonAdamW(

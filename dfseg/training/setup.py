@@ -30,6 +30,7 @@ from dfseg.structures.run_layout import RunFolder
 from dfseg.training.artifacts import build_manifest
 from dfseg.training.criterion import build_criterion
 from dfseg.training.criterion.semantic import SemanticCriterion
+from dfseg.training.distill import Distiller, DistillWeights, load_teacher, teacher_checkpoint
 from dfseg.training.distributed import DistributedContext
 from dfseg.training.ema import ModelEMA, fitted_warmup
 from dfseg.training.evaluation import EvalSettings
@@ -204,9 +205,11 @@ def build_training_parts(
     train_images: list[ImageAnnotation],
     context: DistributedContext,
     workers: int,
+    class_names: list[str] | None = None,
 ) -> TrainingParts:
     """Datasets, loader, criterion, optimizer, schedule, scaler and EMA for `model`
-    (`train.batch_size: auto` resolved before, see `dfseg.training.auto_batch`)."""
+    (`train.batch_size: auto` resolved before, see `dfseg.training.auto_batch`), and with
+    `train.distill.teacher` the teacher (checked against `class_names`)."""
     train = config.train
     if train.batch_size == "auto":
         raise ValueError("train.batch_size is still 'auto': resolve it with choose_batch_size")
@@ -254,9 +257,15 @@ def build_training_parts(
     rates = optimizer_settings(
         train, model_variant(model.description.size), from_scratch=config.model.pretrained is None
     )
+    ema = (
+        ModelEMA(model, train.ema_decay, ema_warmup(train, steps_per_epoch)) if train.ema else None
+    )
+    # after the EMA copy: the distiller hooks the student's encoder, the copy must not carry it
+    distiller = project_distiller(config, model, class_names, context)
     tools = StepTools(
         criterion=project_criterion(config, model.description.num_classes),
-        optimizer=build_optimizer(model, rates),
+        optimizer=build_optimizer(model, rates, distiller.trainable() if distiller else None),
+        distiller=distiller,
         optimizer_settings=rates,
         schedule=LrSchedule(
             name=train.scheduler,
@@ -266,9 +275,7 @@ def build_training_parts(
             min_lr_ratio=train.min_lr_ratio,
         ),
         scaler=torch.amp.GradScaler("cuda", enabled=dtype == torch.float16),
-        ema=ModelEMA(model, train.ema_decay, ema_warmup(train, steps_per_epoch))
-        if train.ema
-        else None,
+        ema=ema,
         accumulate=train.accumulate,
         grad_clip=train.grad_clip,
         autocast_dtype=dtype,
@@ -285,6 +292,28 @@ def build_training_parts(
         nms_iou=config.model.nms_iou,
     )
     return TrainingParts(wrapped, model, tools, dataset, loader, eval_settings, steps_per_epoch)
+
+
+def project_distiller(
+    config: ProjectConfig,
+    model: DFine | DFineSemantic,
+    class_names: list[str] | None,
+    context: DistributedContext,
+) -> Distiller | None:
+    """The teacher's loss terms when `train.distill.teacher` is set (on the model's device)."""
+    distill = config.train.distill
+    if distill.teacher is None:
+        return None
+    if context.is_distributed:
+        raise TrainSettingsError(
+            "train.distill does not run under torchrun yet (the feature projections would "
+            "drift apart between processes); distil on one device"
+        )
+    path = teacher_checkpoint(distill.teacher, config.base_dir)
+    names = class_names if class_names is not None else []
+    teacher, _ = load_teacher(path, config.project.task, names)
+    distiller = Distiller(model, teacher, DistillWeights.from_config(distill))
+    return distiller.to(context.device)
 
 
 def project_criterion(config: ProjectConfig, num_classes: int) -> nn.Module:

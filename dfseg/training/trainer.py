@@ -125,9 +125,12 @@ class Trainer:
             # a run started with the other optimizer (e.g. AdamW, the default before
             # `optimizer: auto`) goes on with it
             tools.optimizer_settings = replace(tools.optimizer_settings, name=saved)
-            tools.optimizer = build_optimizer(self.parts.raw_model, tools.optimizer_settings)
+            extra = tools.distiller.trainable() if tools.distiller is not None else None
+            tools.optimizer = build_optimizer(self.parts.raw_model, tools.optimizer_settings, extra)
         tools.optimizer.load_state_dict(payload["optimizer"])
         tools.scaler.load_state_dict(payload["scaler"])
+        if tools.distiller is not None and payload.get("distill") is not None:
+            tools.distiller.load_state_for_resume(payload["distill"])
         if tools.ema is not None and payload.get("ema") is not None:
             tools.ema.load_state_dict(payload["ema"])
         self.state = RunState(
@@ -318,6 +321,9 @@ class Trainer:
                 "ema": tools.ema.state_dict() if tools.ema is not None else None,
                 "optimizer": tools.optimizer.state_dict(),
                 "scaler": tools.scaler.state_dict(),
+                "distill": (
+                    tools.distiller.state_dict_for_resume() if tools.distiller is not None else None
+                ),
                 "epoch": self.state.next_epoch,
                 "optimizer_steps": self.state.steps.optimizer_steps,
                 "best_score": self.state.best_score,
