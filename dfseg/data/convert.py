@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image
 from pydantic import BaseModel
 
 from dfseg.data.formats.issues import indented_list
-from dfseg.data.semantic import annotation_to_index_map, voc_palette
+from dfseg.data.semantic import annotation_to_index_map, save_index_png
 from dfseg.errors import DfsegError
 from dfseg.ops.masks import mask_to_polygons, merge_rings, rle_to_coco, segment_to_mask
 from dfseg.structures import RLE, Dataset, ImageAnnotation, Polygons, Segment
@@ -130,6 +129,26 @@ def image_targets(images: list[ImageAnnotation], out_dir: Path) -> list[Path]:
     return [out_dir / "images" / p.relative_to(common) for p in paths]
 
 
+def _companion_files(
+    out_dir: Path, targets: list[Path], folder: str, suffix: str, what: str
+) -> list[Path]:
+    """The file beside each written image (`out_dir/<folder>/<same relative path><suffix>`).
+
+    Raises:
+        ConvertError: two images would share one (same name, other extension).
+    """
+    files = [
+        out_dir / folder / t.relative_to(out_dir / "images").with_suffix(suffix) for t in targets
+    ]
+    if len(set(files)) != len(files):
+        clash = next(p for p in files if files.count(p) > 1)
+        raise ConvertError(
+            f"two images would share the {what} file {clash} (same name, other extension); "
+            "rename one of them"
+        )
+    return files
+
+
 def _refuse_existing(paths: list[Path]) -> None:
     existing = [p for p in paths if p.exists() or p.is_symlink()]
     if existing:
@@ -156,15 +175,7 @@ def _write_yolo(
     result: ConvertReport,
     progress: ProgressCallback | None,
 ) -> None:
-    labels = [
-        out_dir / "labels" / t.relative_to(out_dir / "images").with_suffix(".txt") for t in targets
-    ]
-    if len(set(labels)) != len(labels):
-        clash = next(p for p in labels if labels.count(p) > 1)
-        raise ConvertError(
-            f"two images would share the label file {clash} (same name, other "
-            "extension); rename one of them"
-        )
+    labels = _companion_files(out_dir, targets, "labels", ".txt", "label")
     _refuse_existing([*targets, *labels, out_dir / "classes.txt"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "classes.txt").write_text("\n".join(dataset.class_names) + "\n")
@@ -284,27 +295,16 @@ def _write_masks(
     progress: ProgressCallback | None,
 ) -> None:
     _require_semantic_form(dataset)
-    masks = [
-        out_dir / "masks" / t.relative_to(out_dir / "images").with_suffix(".png") for t in targets
-    ]
-    if len(set(masks)) != len(masks):
-        clash = next(p for p in masks if masks.count(p) > 1)
-        raise ConvertError(
-            f"two images would share the mask file {clash} (same name, other extension); "
-            "rename one of them"
-        )
+    masks = _companion_files(out_dir, targets, "masks", ".png", "mask")
     _refuse_existing([*targets, *masks, out_dir / "classes.txt"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "classes.txt").write_text("\n".join(dataset.class_names) + "\n")
-    palette = voc_palette().tobytes()
     for done, (image, target, mask) in enumerate(
         zip(dataset.images, targets, masks, strict=True), start=1
     ):
         _transfer(image.image_path, target, mode)
         mask.parent.mkdir(parents=True, exist_ok=True)
-        png = Image.fromarray(annotation_to_index_map(image))  # "L": values are the class ids
-        png.putpalette(palette)  # -> "P" with VOC colours, same values
-        png.save(mask)
+        save_index_png(mask, annotation_to_index_map(image))
         result.instances += image.num_instances
         result.segments += image.num_instances
         report(progress, ProgressEvent(CONVERT_TASK, completed=done, total=len(targets)))

@@ -309,8 +309,14 @@ def write_index_masks(dataset: Dataset, out_dir: Path, palette: bool = True) -> 
     _refuse_overwrites(dataset.images, targets, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for image, target in zip(dataset.images, targets, strict=True):
-        png = Image.fromarray(annotation_to_index_map(image))  # mode "L"
-        if palette:
-            png.putpalette(_voc_palette().tobytes())  # "L" -> "P", same values
-        png.save(target)
+        save_index_png(target, annotation_to_index_map(image), palette)
     return targets
+
+
+def save_index_png(path: Path, index_map: np.ndarray, palette: bool = True) -> None:
+    """[H, W] class ids as a PNG: with the VOC colours (mode "P", the pixel values unchanged), or
+    8-bit greyscale ("L")."""
+    png = Image.fromarray(np.ascontiguousarray(index_map, dtype=np.uint8))  # mode "L"
+    if palette:
+        png.putpalette(_voc_palette().tobytes())  # "L" -> "P", same values
+    png.save(path)

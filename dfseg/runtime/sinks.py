@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from dfseg.data.semantic import save_index_png
 from dfseg.runtime.records import detection_records
 from dfseg.runtime.sources import Frame
 from dfseg.structures import Detections
@@ -214,18 +215,7 @@ class IndexMasks(Sink):
         else:
             target = self.out_dir / video.stem / f"{frame.index:06d}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_index_png(target, detections.class_map)
-
-
-def write_index_png(path: Path, class_map: np.ndarray) -> None:
-    """[H, W] uint8 class ids as a palette PNG with the VOC colours (values unchanged)."""
-    from PIL import Image
-
-    from dfseg.data.semantic import voc_palette
-
-    png = Image.fromarray(np.ascontiguousarray(class_map, dtype=np.uint8))  # mode "L"
-    png.putpalette(voc_palette().tobytes())  # -> "P", same values
-    png.save(path)
+        save_index_png(target, detections.class_map)
 
 
 class JsonLines(Sink):

@@ -240,8 +240,9 @@ def _draw_class_maps(
         return
     tiles = []
     for path in split.image_paths[:count]:
-        (detections,) = predictor.predict_arrays([read_image_bgr(path)])
-        drawn = detections.plot(read_image_bgr(path))
+        image = read_image_bgr(path)
+        (detections,) = predictor.predict_arrays([image])
+        drawn = detections.plot(image)
         height, width = drawn.shape[:2]
         tiles.append(cv2.resize(drawn, (max(1, round(width * 256 / height)), 256)))
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
