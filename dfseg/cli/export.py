@@ -49,6 +49,18 @@ def export(
         "--semantic-output",
         help="Semantic models: logits (default; scored like validation) or argmax (class ids).",
     ),
+    num_queries: int | None = typer.Option(
+        None,
+        "--num-queries",
+        min=1,
+        help="Detect/segment: decode with fewer queries than trained (faster decoder).",
+    ),
+    decoder_layers: int | None = typer.Option(
+        None,
+        "--decoder-layers",
+        min=1,
+        help="Detect/segment: stop after the first N decoder layers (faster, boxes less refined).",
+    ),
     force: bool = flag(False, "--force", help="Replace existing export folders."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for checks."),
     as_json: bool = JSON_OPT,
@@ -70,7 +82,7 @@ def export(
         None if source.project is None else source.project.export,
         formats=formats or None, half=half, batch=batch, dynamic_batch=dynamic_batch,
         dynamic_size=dynamic_size, image_size=image_size, opset=opset, force=force, threads=threads,
-        semantic_output=semantic_output,
+        semantic_output=semantic_output, num_queries=num_queries, decoder_layers=decoder_layers,
     )  # fmt: skip
     with render.ProgressRenderer() as progress:
         report = export_model(source, options, progress=None if as_json else progress)

@@ -24,6 +24,11 @@ class QuantizeConfig(Section):
     metric: Literal["f1", "map50_95", "map50"] = "f1"
     calibration_images: int = Field(300, gt=0, description="Calibration subset size (train split).")
     preset: Literal["performance", "mixed"] = "mixed"
+    scope: Literal["all", "backbone", "no_attention"] = Field(
+        "all",
+        description="What may become INT8: all (NNCF decides), backbone (backbone + encoder; "
+        "the decoder stays floating point), no_attention (all but the decoder layers).",
+    )
 
 
 class ExportConfig(Section):
@@ -46,6 +51,17 @@ class ExportConfig(Section):
         "the argmax, as validation scores) or the class ids (argmax in the graph: C times less "
         "output, nearest-neighbour edges).",
     )
+    num_queries: int | None = Field(
+        None, gt=0, le=300,
+        description="Detect/segment: decode with this many of the trained queries (fewer: "
+        "faster decoder, may miss objects in crowded images; measure with `dfseg bench`); "
+        "null: all.",
+    )  # fmt: skip
+    decoder_layers: int | None = Field(
+        None, gt=0,
+        description="Detect/segment: stop after the first N decoder layers (each predicts, "
+        "later ones refine; fewer: faster, less exact boxes); null: all.",
+    )  # fmt: skip
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
 
 

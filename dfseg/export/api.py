@@ -35,7 +35,7 @@ from dfseg.export.parity import (
 from dfseg.export.report import ArtifactReport, ExportReport
 from dfseg.export.source import ExportSource, file_sha256, parity_images
 from dfseg.export.tensorrt_export import ENGINE_FILE, export_tensorrt
-from dfseg.nn.model import DFine
+from dfseg.nn.model import DFine, ModelSpecError
 from dfseg.nn.postprocess import max_detections
 from dfseg.nn.semantic_model import DFineSemantic
 from dfseg.nn.trained import InferenceGraph, SemanticGraph, load_trained_model
@@ -131,6 +131,15 @@ def _prepare(
     input_hw = tuple(options.image_size or trained_hw)
     if input_hw != trained_hw:
         model.set_image_size(input_hw)  # type: ignore[arg-type]
+    limited = options.num_queries is not None or options.decoder_layers is not None
+    if limited and isinstance(model, DFineSemantic):
+        raise ExportError("num_queries and decoder_layers are for detect and segment models")
+    if limited and isinstance(model, DFine):
+        try:
+            model.limit_decoder(options.num_queries, options.decoder_layers)
+        except ModelSpecError as exc:
+            raise ExportError(f"{source.checkpoint}: {exc}") from None
+        manifest = manifest.model_copy(update={"model": model.description})
     model.deploy(fuse_backbone=True)
     graph: InferenceGraph | SemanticGraph
     if isinstance(model, DFineSemantic):

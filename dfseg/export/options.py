@@ -47,6 +47,8 @@ class ExportOptions(BaseModel):
         threads: CPU threads for the parity runs (None: all).
         semantic_output: semantic models: "logits" or "argmax" (see `SemanticGraph`); recorded
             as the manifest's output name.
+        num_queries: detect/segment: decode with fewer queries than trained (None: all).
+        decoder_layers: detect/segment: stop after the first N decoder layers (None: all).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,6 +66,8 @@ class ExportOptions(BaseModel):
     force: bool = False
     threads: int | None = Field(None, gt=0)
     semantic_output: Literal["logits", "argmax"] = "logits"
+    num_queries: int | None = Field(None, gt=0)
+    decoder_layers: int | None = Field(None, gt=0)
 
     @field_validator("image_size")
     @classmethod
@@ -105,6 +109,10 @@ def artifact_folder_name(
         name += "-argmax"
     if options.image_size is not None and tuple(options.image_size) != tuple(trained_hw):
         name += f"-{options.image_size[0]}x{options.image_size[1]}"
+    if options.num_queries is not None:
+        name += f"-q{options.num_queries}"
+    if options.decoder_layers is not None:
+        name += f"-l{options.decoder_layers}"
     return name
 
 
@@ -124,6 +132,8 @@ def options_from_config(config: ExportConfig | None, **overrides: object) -> Exp
             "top_k": config.top_k,
             "parity_images": config.parity_images,
             "semantic_output": config.semantic_output,
+            "num_queries": config.num_queries,
+            "decoder_layers": config.decoder_layers,
         }
     base.update({key: value for key, value in overrides.items() if value is not None})
     formats = base.get("formats")

@@ -24,6 +24,7 @@ def describe_model(
     image_size: tuple[int, int] = (640, 640),
     num_queries: int = DEFAULT_QUERIES,
     semantic_context: SemanticContext = "none",
+    decoder_layers: int | None = None,
 ) -> ModelDescription:
     """A checked `ModelDescription`.
 
@@ -48,6 +49,14 @@ def describe_model(
             f"image_size {(height, width)} gives {num_anchors} anchors for size {size!r}, fewer "
             f"than the {num_queries} queries; use a larger input size or fewer model.num_queries"
         )
+    layers = MODEL_VARIANTS[size].num_decoder_layers
+    if decoder_layers is not None and not (
+        isinstance(decoder_layers, int) and 1 <= decoder_layers <= layers
+    ):
+        raise ModelSpecError(
+            f"decoder_layers must be 1..{layers} (size {size!r} has {layers}), "
+            f"got {decoder_layers!r}"
+        )
     try:
         return ModelDescription(
             size=size,
@@ -55,6 +64,7 @@ def describe_model(
             task=task,
             image_size=(height, width),
             num_queries=num_queries,
+            decoder_layers=None if decoder_layers == layers else decoder_layers,
             semantic_context=semantic_context,
         )
     except ValidationError as exc:  # unreachable after the checks above, kept as a guard
@@ -62,7 +72,11 @@ def describe_model(
 
 
 def _build_parts(
-    variant: ModelVariant, num_classes: int, image_size: tuple[int, int], num_queries: int
+    variant: ModelVariant,
+    num_classes: int,
+    image_size: tuple[int, int],
+    num_queries: int,
+    decoder_layers: int | None,
 ) -> tuple[HGNetv2, HybridEncoder, DFineDecoder]:
     backbone, encoder = _build_features(variant, image_size)
     decoder = DFineDecoder(
@@ -76,6 +90,7 @@ def _build_parts(
         ffn_dim=variant.decoder_ffn_dim,
         image_size=image_size,
         reg_scale=variant.reg_scale,
+        eval_idx=-1 if decoder_layers is None else decoder_layers - 1,
     )
     return backbone, encoder, decoder
 
@@ -114,6 +129,7 @@ def build_model(
     image_size: tuple[int, int] = (640, 640),
     num_queries: int = DEFAULT_QUERIES,
     semantic_context: SemanticContext = "none",
+    decoder_layers: int | None = None,
 ) -> DFine | DFineSemantic:
     """Build a randomly initialised D-FINE of a registered size.
 
@@ -126,6 +142,8 @@ def build_model(
         num_queries: decoder queries (official: 300). Fewer suit datasets with few objects per
             image; no weight depends on it, so every checkpoint loads whatever the count.
         semantic_context: semantic task: "ppm" adds a pyramid-pooling block to the head.
+        decoder_layers: inference (eval mode) returns the N-th decoder layer's predictions and
+            skips the rest (None: the last layer's); training still trains every layer.
 
     Returns:
         A `DFine` in training mode whose state-dict keys match the official checkpoints
@@ -135,13 +153,16 @@ def build_model(
     Raises:
         ModelSpecError: unknown size or task, bad class count or image size.
     """
-    description = describe_model(size, num_classes, task, image_size, num_queries, semantic_context)
+    description = describe_model(
+        size, num_classes, task, image_size, num_queries, semantic_context, decoder_layers
+    )
     variant = MODEL_VARIANTS[description.size]
     if TASKS[description.task].semantic:
         return _build_semantic(description, variant)
     backbone, encoder, decoder = _build_parts(
-        variant, num_classes, description.image_size, description.num_queries
-    )
+        variant, num_classes, description.image_size, description.num_queries,
+        description.decoder_layers,
+    )  # fmt: skip
     mask_head = None
     if TASKS[description.task].instance_masks:
         mask_head = MaskHead(
@@ -174,4 +195,5 @@ def build_described_model(description: ModelDescription) -> DFine | DFineSemanti
         description.image_size,
         description.num_queries,
         description.semantic_context,
+        description.decoder_layers,
     )

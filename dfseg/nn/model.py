@@ -93,6 +93,38 @@ class DFine(nn.Module):
         size = (int(image_size[0]), int(image_size[1]))
         self.description = self.description.model_copy(update={"image_size": size})
 
+    def limit_decoder(
+        self, num_queries: int | None = None, decoder_layers: int | None = None
+    ) -> None:
+        """Infer with fewer queries or decoder layers than trained: a speed/accuracy option for
+        export. The decoder keeps the `num_queries` best-scored encoder anchors and returns the
+        `decoder_layers`-th layer's predictions (every layer of D-FINE predicts; the later ones
+        refine). No weight changes; call before `deploy()`, which drops the unused layers.
+
+        Raises:
+            ModelSpecError: a count outside 1..(the model's current one), or a deployed model.
+        """
+        if self.is_deployed:
+            raise ModelSpecError("limit_decoder() must be called before deploy()")
+        queries = self.decoder.num_queries if num_queries is None else num_queries
+        layers = self.decoder.eval_idx + 1 if decoder_layers is None else decoder_layers
+        if not 1 <= queries <= self.decoder.num_queries:
+            raise ModelSpecError(
+                f"num_queries must be 1..{self.decoder.num_queries} (the model's), got {queries}"
+            )
+        if not 1 <= layers <= self.decoder.eval_idx + 1:
+            raise ModelSpecError(
+                f"decoder_layers must be 1..{self.decoder.eval_idx + 1} (the model's), got {layers}"
+            )
+        self.decoder.num_queries = queries
+        self.decoder.eval_idx = layers - 1
+        self.description = self.description.model_copy(
+            update={
+                "num_queries": queries,
+                "decoder_layers": None if layers == self.decoder.num_layers else layers,
+            }
+        )
+
     def set_dynamic_size(self, enabled: bool) -> None:
         """Trace with the input size as a graph value (exports with a dynamic height and width):
         anchors and position embeddings are then computed in the graph from the input's shape

@@ -41,6 +41,8 @@ class ModelDescription(BaseModel):
         task: a task of `dfseg.config.tasks.TASKS`.
         image_size: (height, width) of the input the model is built for, multiples of 32.
         num_queries: decoder queries (official D-FINE: 300).
+        decoder_layers: inference uses the first N decoder layers (D-FINE's `eval_idx` + 1:
+            every layer predicts, later ones refine); None: all of the size's layers.
         semantic_context: semantic task: the head's context block ("ppm": pyramid pooling).
     """
 
@@ -51,6 +53,7 @@ class ModelDescription(BaseModel):
     task: Task = "detect"
     image_size: tuple[int, int] = (640, 640)
     num_queries: int = Field(DEFAULT_QUERIES, gt=0, le=DEFAULT_QUERIES)
+    decoder_layers: int | None = Field(None, gt=0)
     semantic_context: Literal["none", "ppm"] = "none"
 
 
