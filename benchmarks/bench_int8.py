@@ -8,7 +8,8 @@ dataset (D-FINE-seg 0.6.2's INT8 N measures 15 ms end to end there; see
     python benchmarks/bench_int8.py runs/kangaroo/exp --mode accuracy --max-drop 0.01
 
 1. Accuracy, at the run's training size: `dfseg quantize` (the library call) on the run, F1 at the
-   run's tuned threshold on its val split, FP32 vs INT8 (both with an f32 precision hint).
+   run's tuned threshold on its val split, FP32 vs INT8 (both with an f32 precision hint), once
+   per `--scopes` entry (`export.quantize.scope`: what may become INT8).
 2. Latency at `--size`: the run's checkpoint exported at that size (in a scratch copy of the run
    when it was trained at another size) and quantized (basic mode, train images); then each
    artifact x precision hint is timed in `--passes` fresh processes of `--runs` calls on real
@@ -83,7 +84,9 @@ def timed_in_fresh_processes(
     return summary
 
 
-def quantize_run(run: Path, args: argparse.Namespace, mode: str) -> tuple[Path, dict]:
+def quantize_run(
+    run: Path, args: argparse.Namespace, mode: str, scope: str = "all"
+) -> tuple[Path, dict]:
     """Quantize `run` (exporting FP32 OpenVINO first if needed); (int8 xml, report dict)."""
     from dfseg.analysis import quantize
     from dfseg.structures.run_layout import resolve_target
@@ -92,14 +95,14 @@ def quantize_run(run: Path, args: argparse.Namespace, mode: str) -> tuple[Path, 
     options = quantize.quantize_options(
         project.export.quantize, mode=mode, max_drop=args.max_drop, metric="f1",
         preset=args.preset, calibration_images=args.calibration_images, threads=args.threads,
-        force=True, transformer=not args.no_transformer,
+        force=True, transformer=not args.no_transformer, scope=scope,
     )  # fmt: skip
     report = quantize.quantize_run(folder, project, options)
     return Path(report.folder) / "model.xml", report.model_dump(mode="json")
 
 
 def latency_artifacts(run: Path, size: int, args: argparse.Namespace, scratch: Path) -> dict:
-    """{"fp32": xml, "int8": xml} at `size`x`size` (a scratch copy of the run when needed)."""
+    """{"fp32": xml, "int8-<scope>": xml, ...} at `size`x`size` (in a scratch copy of the run)."""
     from dfseg.config import load_project
     from dfseg.export.api import export_model
     from dfseg.export.options import ExportOptions
@@ -117,8 +120,13 @@ def latency_artifacts(run: Path, size: int, args: argparse.Namespace, scratch: P
     export_model(find_export_source(copy), options)
     fp32 = find_openvino_fp32(RunFolder(copy))
     assert fp32 is not None
-    int8, _ = quantize_run(copy, args, "basic")
-    return {"fp32": fp32, "int8": int8}
+    artifacts = {"fp32": fp32}
+    for scope in args.scopes:
+        int8, _ = quantize_run(copy, args, "basic", scope)
+        kept = int8.parent.with_name(f"openvino-int8-{scope}")
+        int8.parent.rename(kept)
+        artifacts[f"int8-{scope}"] = kept / int8.name
+    return artifacts
 
 
 def main() -> None:
@@ -134,6 +142,9 @@ def main() -> None:
     parser.add_argument("--preset", default="mixed", choices=["mixed", "performance"])
     parser.add_argument("--calibration-images", type=int, default=300)
     parser.add_argument("--no-transformer", action="store_true")
+    parser.add_argument(
+        "--scopes", nargs="+", default=["all"], choices=["all", "backbone", "no_attention"]
+    )
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--hint", default="f32", help=argparse.SUPPRESS)
@@ -159,15 +170,20 @@ def run_benchmark(args: argparse.Namespace) -> None:
     started = time.time()
     result: dict = {"run": str(args.run), "size": args.size, "threads": args.threads}
     if not args.skip_accuracy:
-        _, report = quantize_run(args.run, args, args.mode)
-        result["accuracy"] = {
-            "mode": report["mode"], "f1_fp32": report["fp32"]["metric"],
-            "f1_int8": report["int8"]["metric"], "f1_drop": report["drop"],
-            "map50_fp32": report["fp32"]["box"]["map50"],
-            "map50_int8": report["int8"]["box"]["map50"],
-            "validation_images": report["validation_images"],
-            "calibration_images": report["calibration_images"], "threshold": report["threshold"],
-        }  # fmt: skip
+        result["accuracy"] = {}
+        for scope in args.scopes:
+            _, report = quantize_run(args.run, args, args.mode, scope)
+            result["accuracy"][scope] = {
+                "mode": report["mode"], "f1_fp32": report["fp32"]["metric"],
+                "f1_int8": report["int8"]["metric"], "f1_drop": report["drop"],
+                "map50_fp32": report["fp32"]["box"]["map50"],
+                "map50_int8": report["int8"]["box"]["map50"],
+                "map50_95_fp32": report["fp32"]["box"]["map50_95"],
+                "map50_95_int8": report["int8"]["box"]["map50_95"],
+                "validation_images": report["validation_images"],
+                "calibration_images": report["calibration_images"],
+                "threshold": report["threshold"],
+            }  # fmt: skip
         print(json.dumps(result["accuracy"], indent=1))
     config = load_project(args.run / "project.yaml")
     dataset = read_dataset(config.data.path, config.data.format, config.class_names or None)
@@ -182,10 +198,10 @@ def run_benchmark(args: argparse.Namespace) -> None:
     result["seconds"] = round(time.time() - started)
     (args.run / "bench_int8.json").write_text(json.dumps(result, indent=2) + "\n")
     header = ("artifact:hint", "compute", "pre", "infer", "post", "total")
-    print("{:<16} {:>8} {:>6} {:>7} {:>6} {:>7}  passes".format(*header))
+    print("{:<24} {:>8} {:>6} {:>7} {:>6} {:>7}  passes".format(*header))
     for name, row in result["latency"].items():
         print(
-            f"{name:<16} {row['resolved_precision']:>8} {row['preprocess_ms']:6.2f} "
+            f"{name:<24} {row['resolved_precision']:>8} {row['preprocess_ms']:6.2f} "
             f"{row['inference_ms']:7.2f} {row['postprocess_ms']:6.2f} {row['total_ms']:7.2f}  "
             f"{row['pass_totals_ms']}"
         )

@@ -32,6 +32,7 @@ from dfseg.config.errors import describe_validation_error
 from dfseg.export.errors import ExportError
 from dfseg.export.quantize import (
     INT8_FOLDER,
+    QuantizeScope,
     QuantizeSpec,
     ensure_openvino_fp32,
     quantize_ir,
@@ -67,6 +68,7 @@ class QuantizeOptions(BaseModel):
         calibration_images: calibration subset size (train images).
         preset: NNCF preset: "mixed" (asymmetric activations) or "performance" (symmetric).
         transformer: tell NNCF the model has attention blocks (ModelType.TRANSFORMER).
+        scope: what may become INT8 (`dfseg.export.quantize.SCOPE_PATTERNS`).
         int8_precision: OpenVINO compute precision of the layers INT8 leaves in floating point,
             recorded as the artifact's runtime hint: "fp32" (what NNCF's accuracy control
             evaluates with, so its max_drop guarantee holds) or "default" (the device's: bf16 on
@@ -85,6 +87,7 @@ class QuantizeOptions(BaseModel):
     calibration_images: int = Field(300, gt=0)
     preset: Literal["performance", "mixed"] = "mixed"
     transformer: bool = True
+    scope: QuantizeScope = "all"
     int8_precision: Literal["fp32", "default"] = "fp32"
     threads: int | None = Field(None, gt=0)
     warmup: int = Field(3, ge=0)
@@ -142,6 +145,7 @@ class QuantizeReport(BaseModel):
     metric: QuantizeMetric
     max_drop: float
     preset: str
+    scope: str = "all"
     calibration_requested: int
     calibration_images: int
     validation_images: int
@@ -217,7 +221,9 @@ def quantize_openvino(
     validation = _Validation(data.validation, manifest, fp32_xml, options.metric)
     calibration = data.calibration_images[: options.calibration_images]
     report(progress, ProgressEvent("quantize", 0, None, message=_plan(options, len(calibration))))
-    spec = QuantizeSpec(options.mode, options.preset, options.transformer, options.max_drop)
+    spec = QuantizeSpec(
+        options.mode, options.preset, options.transformer, options.max_drop, options.scope
+    )
     quantized = quantize_ir(
         openvino_core().read_model(str(fp32_xml)), calibration, validation.model_input, spec,
         validation.items, validation.nncf_metric,
@@ -234,6 +240,7 @@ def quantize_openvino(
         metric=metric,
         max_drop=options.max_drop,
         preset=options.preset,
+        scope=options.scope,
         calibration_requested=options.calibration_images,
         calibration_images=len(calibration),
         validation_images=len(validation.items),
@@ -253,7 +260,7 @@ def _plan(options: QuantizeOptions, calibration: int) -> str:
     target = f", max {options.metric} drop {options.max_drop}" if options.mode == "accuracy" else ""
     return (
         f"INT8 ({options.mode} mode{target}): calibrating on {calibration} images "
-        f"(asked {options.calibration_images}), preset {options.preset}"
+        f"(asked {options.calibration_images}), preset {options.preset}, scope {options.scope}"
     )
 
 

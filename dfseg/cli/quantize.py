@@ -29,6 +29,11 @@ def quantize(
         None, min=1, help="Calibration subset size (train images)."
     ),
     preset: Literal["performance", "mixed"] | None = typer.Option(None, help="NNCF preset."),
+    scope: Literal["all", "backbone", "no_attention"] | None = typer.Option(
+        None,
+        help="What may become INT8: all, backbone (decoder left in floating point) or "
+        "no_attention (decoder layers left in floating point).",
+    ),
     int8_precision: Literal["fp32", "default"] = typer.Option(
         "fp32",
         help="Compute precision of the layers left in floating point: fp32 (what accuracy "
@@ -52,7 +57,7 @@ def quantize(
     options = quantize_options(
         project.export.quantize, mode=mode, max_drop=max_drop, metric=metric,
         calibration_images=calibration_images, preset=preset, int8_precision=int8_precision,
-        threads=threads, force=force,
+        threads=threads, force=force, scope=scope,
     )  # fmt: skip
     with render.ProgressRenderer() as progress:
         report = quantize_run(run, project, options, None if as_json else progress)

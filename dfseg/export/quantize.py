@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,6 +40,16 @@ from dfseg.structures.run_layout import RunFolder
 INT8_FOLDER = "openvino-int8"
 OPENVINO_FILE = "model.xml"
 ValidationFn = Callable[[Any, Iterable[Any]], float]
+QuantizeScope = Literal["all", "backbone", "no_attention"]
+# Node-name patterns (of the exported graph: ONNX names nodes by module path, e.g.
+# /model/decoder/layers.0/cross_attn/GridSample) each scope leaves in floating point.
+# "backbone": the decoder (query selection, deformable attention, FDR heads), the mask head and
+# the post-processing; "no_attention": the decoder layers only.
+SCOPE_PATTERNS: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "backbone": (r".*/decoder/.*", r".*/mask_head/.*", r"^/postprocess/.*"),
+    "no_attention": (r".*/decoder/layers\.\d+/.*",),
+}
 
 
 @dataclass(frozen=True)
@@ -50,12 +61,14 @@ class QuantizeSpec:
         preset: "mixed" (asymmetric activations) or "performance" (symmetric).
         transformer: the model has attention blocks (ModelType.TRANSFORMER).
         max_drop: accuracy mode: the largest absolute drop of the validation metric.
+        scope: what may become INT8 (`SCOPE_PATTERNS`: the rest stays floating point).
     """
 
     mode: Literal["basic", "accuracy"] = "accuracy"
     preset: Literal["performance", "mixed"] = "mixed"
     transformer: bool = True
     max_drop: float = 0.01
+    scope: QuantizeScope = "all"
 
 
 def import_nncf() -> Any:
@@ -135,6 +148,14 @@ def quantize_ir(
         "subset_size": len(calibration),
         "model_type": nncf.ModelType.TRANSFORMER if spec.transformer else None,
     }
+    ignored = ignored_scope(model, spec.scope)
+    if spec.scope != "all" and not ignored:
+        raise ExportError(
+            f"quantize scope {spec.scope!r}: no operation of the model matched "
+            f"{list(SCOPE_PATTERNS[spec.scope])}; re-export the FP32 model with this dfseg"
+        )
+    if ignored:
+        common["ignored_scope"] = nncf.IgnoredScope(names=ignored, validate=False)
     calibration_set = nncf.Dataset(list(calibration), to_input)
     try:
         with _quiet(nncf):
@@ -153,6 +174,18 @@ def quantize_ir(
     gc.collect()  # NNCF's own Cores go now, then the thread gets a stack that stays valid
     install_signal_stack()
     return quantized
+
+
+def ignored_scope(model: Any, scope: QuantizeScope) -> list[str]:
+    """Names of the `ov.Model`'s operations that `scope` keeps in floating point."""
+    patterns = [re.compile(pattern) for pattern in SCOPE_PATTERNS[scope]]
+    if not patterns:
+        return []
+    return [
+        op.get_friendly_name()
+        for op in model.get_ops()
+        if any(pattern.match(op.get_friendly_name()) for pattern in patterns)
+    ]
 
 
 @contextlib.contextmanager
