@@ -52,6 +52,8 @@ export:
   formats: [onnx, openvino]   # onnx | openvino | trt
   half: false
   dynamic_batch: false
+  num_queries: null           # detect/segment: fewer decoder queries, faster (check: dfseg bench)
+  decoder_layers: null        # detect/segment: stop after N decoder layers, faster
 
 infer:
   conf: null                  # null: the threshold tuned after training (best F1)

@@ -68,7 +68,7 @@ class QuantizeSpec:
     preset: Literal["performance", "mixed"] = "mixed"
     transformer: bool = True
     max_drop: float = 0.01
-    scope: QuantizeScope = "all"
+    scope: QuantizeScope = "backbone"
 
 
 def import_nncf() -> Any:

@@ -35,7 +35,7 @@ def test_accuracy_aware_int8_stays_within_the_drop_and_shows_up_in_bench(
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)  # NNCF's own output stays off stdout
     assert report["mode"] == "accuracy" and report["passed"] is True
-    assert report["scope"] == "all"
+    assert report["scope"] == "backbone"  # the default
     assert report["calibration_images"] == 4 and report["calibration_requested"] == 4
     assert report["drop"] == pytest.approx(report["fp32"]["metric"] - report["int8"]["metric"])
     assert report["drop"] <= 0.02

@@ -84,7 +84,7 @@ def test_the_scope_comes_from_the_project_and_the_command_line_overrides_it() ->
     from dfseg.analysis.quantize import quantize_options
     from dfseg.config.deploy import QuantizeConfig
 
-    assert quantize_options(None).scope == "all"
+    assert quantize_options(None).scope == "backbone"
     assert quantize_options(QuantizeConfig(scope="backbone")).scope == "backbone"
     assert quantize_options(QuantizeConfig(scope="backbone"), scope="no_attention").scope == (
         "no_attention"
