@@ -25,6 +25,7 @@ def test_model_carries_its_description_and_rebuilds_from_it(task: str) -> None:
         "task": task,
         "image_size": [480, 640],
         "num_queries": 300,
+        "decoder_layers": None,
         "semantic_context": "none",
     }
     restored = ModelDescription.model_validate(data)
