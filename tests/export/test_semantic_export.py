@@ -247,3 +247,9 @@ def test_errors_lists_confusions_and_the_worst_images(semantic_run: tuple[Path, 
     assert all(0 < share <= 1 for share in shares)
     pixels = [c["pixels"] for c in report["confusions"]]
     assert pixels == sorted(pixels, reverse=True)
+
+
+def test_decoder_limits_are_refused_for_semantic_models(semantic_run: tuple[Path, Path]) -> None:
+    options = ExportOptions(formats=["onnx"], num_queries=50)
+    with pytest.raises(DfsegError, match="for detect and segment models"):
+        export_model(find_export_source(semantic_run[0]), options)
