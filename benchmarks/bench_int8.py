@@ -30,8 +30,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
+
+from dfseg.config.choices import QuantizeScope
 
 HINTS = ("f32", "default")
 
@@ -143,7 +146,7 @@ def main() -> None:
     parser.add_argument("--calibration-images", type=int, default=300)
     parser.add_argument("--no-transformer", action="store_true")
     parser.add_argument(
-        "--scopes", nargs="+", default=["all"], choices=["all", "backbone", "no_attention"]
+        "--scopes", nargs="+", default=["all"], choices=list(get_args(QuantizeScope))
     )
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)

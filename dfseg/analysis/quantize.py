@@ -27,12 +27,12 @@ from dfseg.analysis.latency import measure_latency
 from dfseg.analysis.predict import evaluate_semantic_artifact, predict_for_evaluation
 from dfseg.analysis.split_data import SplitImages, split_images_for
 from dfseg.config import ProjectConfig
+from dfseg.config.choices import QuantizeScope
 from dfseg.config.deploy import QuantizeConfig
 from dfseg.config.errors import describe_validation_error
 from dfseg.export.errors import ExportError
 from dfseg.export.quantize import (
     INT8_FOLDER,
-    QuantizeScope,
     QuantizeSpec,
     ensure_openvino_fp32,
     quantize_ir,

@@ -10,6 +10,7 @@ import typer
 from dfseg.cli import render
 from dfseg.cli.common import JSON_OPT, OVERRIDES_ARG, cpu_threads, flag, show
 from dfseg.cli.run_target import RUN_ARG, resolve_run
+from dfseg.config.choices import QuantizeScope
 
 if TYPE_CHECKING:
     from dfseg.analysis.quantize import QuantizeReport
@@ -29,7 +30,7 @@ def quantize(
         None, min=1, help="Calibration subset size (train images)."
     ),
     preset: Literal["performance", "mixed"] | None = typer.Option(None, help="NNCF preset."),
-    scope: Literal["all", "backbone", "no_attention"] | None = typer.Option(
+    scope: QuantizeScope | None = typer.Option(
         None,
         help="What may become INT8: all, backbone (decoder left in floating point) or "
         "no_attention (decoder layers left in floating point).",

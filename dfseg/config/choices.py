@@ -11,3 +11,5 @@ Decode = Literal["topk", "one_per_query", "nms"]
 """How the K detections are chosen from the queries: the best (query, class) pairs (D-FINE's
 default), the best class of each query, or the pairs with a class-aware NMS on top."""
 TileMerge = Literal["fuse", "nms"]
+QuantizeScope = Literal["all", "backbone", "no_attention"]
+"""What `dfseg quantize` may turn into INT8 (`dfseg.export.quantize.SCOPE_PATTERNS`)."""

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from dfseg.config.base import Section
-from dfseg.config.choices import Backend, ExportFormat, TileMerge
+from dfseg.config.choices import Backend, ExportFormat, QuantizeScope, TileMerge
 
 
 def _default_formats() -> list[ExportFormat]:
@@ -24,7 +24,7 @@ class QuantizeConfig(Section):
     metric: Literal["f1", "map50_95", "map50"] = "f1"
     calibration_images: int = Field(300, gt=0, description="Calibration subset size (train split).")
     preset: Literal["performance", "mixed"] = "mixed"
-    scope: Literal["all", "backbone", "no_attention"] = Field(
+    scope: QuantizeScope = Field(
         "backbone",
         description="What may become INT8: backbone (backbone + encoder; the decoder stays "
         "floating point: measured fastest and closest to FP32), all (NNCF decides), "

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from dfseg.config.choices import QuantizeScope
 from dfseg.errors import missing_dependency
 from dfseg.export.errors import ExportError
 from dfseg.runtime.backends.openvino_backend import PRECISION_HINT, import_openvino
@@ -40,7 +41,6 @@ from dfseg.structures.run_layout import RunFolder
 INT8_FOLDER = "openvino-int8"
 OPENVINO_FILE = "model.xml"
 ValidationFn = Callable[[Any, Iterable[Any]], float]
-QuantizeScope = Literal["all", "backbone", "no_attention"]
 # Node-name patterns (of the exported graph: ONNX names nodes by module path, e.g.
 # /model/decoder/layers.0/cross_attn/GridSample) each scope leaves in floating point.
 # "backbone": the decoder (query selection, deformable attention, FDR heads), the mask head and
