@@ -19,9 +19,10 @@ lines of that file, so runs made one after the other (never in parallel on 2 cor
 side by side.
 
 The peer `dfine-seg` (PyPI 0.6.2) is not trained by this script: it requires torchvision, whose
-compiled ops do not load with the CPU torch wheel of our machines, so it could not be run or
-tested here. The script says whether it is importable and prints its figures as skipped; peer
-numbers quoted beside this table come from the issue.
+compiled ops do not load beside dfseg's CPU torch wheel, so it lives in an environment of its
+own (torch 2.14.1 + torchvision 0.29.1; `benchmarks/bench_peers.py` drives it there for
+latency). Driving its trainer from here is not built yet; the script says whether it is
+importable, and peer training numbers quoted beside this table come from the issue.
 """
 
 from __future__ import annotations
