@@ -10,7 +10,9 @@ INT8 (NNCF, calibrated on 16 generated frames). Then every (tool, size, format) 
 `--warmup` calls, then `--runs` timed calls of the tool's own inference call on the frame,
 pre- and post-processing included) and the rows take turns in an order that rotates from round to
 round, so that background load affects them alike. A cell is the median of the rounds' medians,
-with the rounds' range. Without `--peer`, only dfseg's rows are timed.
+with the rounds' range. Without `--peer`, only dfseg's rows are timed. `--dfseg-variant q100-l2`
+adds dfseg exported with a limited decoder (`dfseg export --num-queries 100 --decoder-layers 2`;
+no torch row: the checkpoint runs the full decoder).
 
 Formats: torch; onnx (ONNX Runtime, FP32); ov-f32 / ov-bf16 (the FP32 OpenVINO IR compiled with
 that INFERENCE_PRECISION_HINT); ov-int8 / ov-int8-bf16 (the INT8 IR, its float layers in f32 or
@@ -41,7 +43,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "peer_worker.py"
 sys.path.insert(0, str(HERE))
-from peer_worker import FORMATS, TOOLS  # noqa: E402
+from peer_worker import FORMATS, TOOLS, artifact_key, check_tool  # noqa: E402
 
 PEERS = tuple(tool for tool in TOOLS if tool != "dfseg")
 CALIBRATION_FRAMES = 16
@@ -154,7 +156,8 @@ def write_frames(folder: Path) -> Path:
 
 
 def goal_lines(cells: dict[Row, Cell], sizes: list[str]) -> list[str]:
-    """The ratios the CPU-speed goals are stated in, where both sides were measured."""
+    """The ratios the CPU-speed goals are stated in, where both sides were measured, for dfseg
+    and each dfseg decoder variant."""
 
     def best(tool: str, size: str, formats: tuple[str, ...]) -> tuple[float, str] | None:
         found = [
@@ -166,8 +169,10 @@ def goal_lines(cells: dict[Row, Cell], sizes: list[str]) -> list[str]:
 
     int8 = ("ov-int8", "ov-int8-bf16")
     lines = []
-    for size in sizes:
-        ours_int8, ours_bf16 = best("dfseg", size, int8), best("dfseg", size, ("ov-bf16",))
+    ours_tools = sorted({row.tool for row in cells if row.tool.startswith("dfseg")}, key=len)
+    for size, ours_tool in ((size, tool) for size in sizes for tool in ours_tools):
+        ours_int8 = best(ours_tool, size, int8)
+        ours_bf16 = best(ours_tool, size, ("ov-bf16",))
         comparisons = [
             ("INT8", ours_int8, "dfine-seg", best("dfine-seg", size, int8), 0.5),
             ("INT8", ours_int8, "yolo26", best("yolo26", size, OPENVINO), 0.6),
@@ -179,7 +184,7 @@ def goal_lines(cells: dict[Row, Cell], sizes: list[str]) -> list[str]:
             ratio = ours[0] / theirs[0]
             verdict = "met" if ratio <= goal else "not met"
             lines.append(
-                f"{size}: dfseg {label} ({ours[1]}) {ours[0]:.1f} ms / {peer} {theirs[1]} "
+                f"{size}: {ours_tool} {label} ({ours[1]}) {ours[0]:.1f} ms / {peer} {theirs[1]} "
                 f"{theirs[0]:.1f} ms = {ratio:.2f}x (goal <= {goal}x: {verdict})"
             )
     return lines
@@ -187,14 +192,19 @@ def goal_lines(cells: dict[Row, Cell], sizes: list[str]) -> list[str]:
 
 def table(cells: dict[Row, Cell], formats: list[str]) -> list[str]:
     width = 18
-    lines = [f"{'tool':<11}{'size':<5}" + "".join(f"{fmt:>{width}}" for fmt in formats)]
+    lines = [f"{'tool':<15}{'size':<5}" + "".join(f"{fmt:>{width}}" for fmt in formats)]
     lines[0] += "  detections"
-    keys = sorted({(row.tool, row.size) for row in cells}, key=lambda k: (k[1], TOOLS.index(k[0])))
+
+    def order(key: tuple[str, str]) -> tuple[str, int, str]:
+        tool, size = key
+        return (size, TOOLS.index(tool) if tool in TOOLS else 0, tool)
+
+    keys = sorted({(row.tool, row.size) for row in cells}, key=order)
     for tool, size in keys:
         row_cells = [cells.get(Row(tool, size, fmt), Cell()) for fmt in formats]
         found = sorted({c.detections for c in row_cells if c.detections is not None})
         lines.append(
-            f"{tool:<11}{size:<5}"
+            f"{tool:<15}{size:<5}"
             + "".join(f"{cell.text():>{width}}" for cell in row_cells)
             + f"  {','.join(map(str, found)) or '-'}"
         )
@@ -203,7 +213,8 @@ def table(cells: dict[Row, Cell], formats: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> dict:
     peers = dict(parse_peer(text) for text in args.peer)
-    pythons = {"dfseg": Path(sys.executable), **peers}
+    variants = {check_tool(f"dfseg-{name}"): Path(sys.executable) for name in args.dfseg_variant}
+    pythons = {"dfseg": Path(sys.executable), **variants, **peers}
     args.workdir.mkdir(parents=True, exist_ok=True)
     frame = write_frames(args.workdir)
     started = time.time()
@@ -226,11 +237,10 @@ def run(args: argparse.Namespace) -> dict:
             versions[tool] = result["version"]
     rows = [
         Row(tool, size, fmt)
-        for (tool, size) in artifacts
+        for (tool, size), path in artifacts.items()
         for fmt in args.formats
-        if not (tool == "dfseg" and fmt.startswith("ov-int8") and "ov-int8" not in
-                json.loads(artifacts[(tool, size)].read_text())["artifacts"])
-    ]  # fmt: skip
+        if artifact_key(fmt) in json.loads(path.read_text())["artifacts"]
+    ]
     cells = {row: Cell() for row in rows}
     for order in rounds_order(rows, args.passes):
         for row in order:
@@ -270,6 +280,11 @@ def main() -> None:
         "--peer", action="append", default=[], metavar="NAME=PYTHON",
         help=f"a peer and the Python of its environment; NAME: {list(PEERS)}",
     )  # fmt: skip
+    parser.add_argument(
+        "--dfseg-variant", action="append", default=[], metavar="q<Q>-l<L>",
+        help="also time dfseg exported with a limited decoder, e.g. q100-l2 (--num-queries 100 "
+        "--decoder-layers 2), l3, q150",
+    )  # fmt: skip
     parser.add_argument("--sizes", nargs="+", default=["n"], choices=list("nsmlx"))
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     parser.add_argument("--threads", type=int, default=2)
@@ -282,6 +297,11 @@ def main() -> None:
     parser.add_argument("--prepare-timeout", type=float, default=1800)
     parser.add_argument("--time-timeout", type=float, default=900)
     args = parser.parse_args()
+    for name in args.dfseg_variant:
+        try:
+            check_tool(f"dfseg-{name}")
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"--dfseg-variant {name}: {exc}")
     if args.fresh and args.workdir.exists():
         shutil.rmtree(args.workdir)
     try:

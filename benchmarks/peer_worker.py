@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -31,11 +32,30 @@ from typing import Any
 import numpy as np
 
 TOOLS = ("dfseg", "dfine-seg", "yolo26", "yolo11")  # yolo*: Ultralytics
+# dfseg exported with a limited decoder (`dfseg export --num-queries Q --decoder-layers L`)
+DFSEG_VARIANT = re.compile(r"dfseg(?:-q(?P<queries>\d+))?(?:-l(?P<layers>\d+))?")
 FORMATS = ("torch", "onnx", "ov-f32", "ov-bf16", "ov-int8", "ov-int8-bf16")
 NUM_CLASSES = 80
 CONF = 0.3  # score threshold of every tool's call
 # format -> OpenVINO INFERENCE_PRECISION_HINT (None: not an OpenVINO format)
 OV_HINTS = {"ov-f32": "f32", "ov-bf16": "bf16", "ov-int8": "f32", "ov-int8-bf16": "bf16"}
+
+
+def check_tool(name: str) -> str:
+    """A tool of TOOLS, or a dfseg decoder variant such as "dfseg-q100-l2"."""
+    if name in TOOLS or DFSEG_VARIANT.fullmatch(name):
+        return name
+    raise argparse.ArgumentTypeError(
+        f"unknown tool {name!r}: one of {list(TOOLS)} or dfseg-q<Q>[-l<L>] / dfseg-l<L>"
+    )
+
+
+def decoder_limits(tool: str) -> tuple[int | None, int | None]:
+    """(num_queries, decoder_layers) of a dfseg tool name; (None, None) for the full decoder."""
+    match = DFSEG_VARIANT.fullmatch(tool)
+    assert match is not None, tool
+    queries, layers = match.group("queries"), match.group("layers")
+    return (int(queries) if queries else None, int(layers) if layers else None)
 
 
 def artifact_key(fmt: str) -> str:
@@ -130,20 +150,23 @@ def calibration_images(folder: Path) -> list[np.ndarray]:
 
 
 def dfseg_prepare(
-    size: str, out: Path, image_size: int, calibration: Path, formats: list[str]
+    tool: str, size: str, out: Path, image_size: int, calibration: Path, formats: list[str]
 ) -> dict[str, str]:
+    """dfseg's artifacts; a decoder variant (`decoder_limits`) has no torch artifact (the
+    checkpoint runs the full decoder)."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from bench_end_to_end import exported_files, make_checkpoint
+    from bench_end_to_end import make_checkpoint
 
     from dfseg.export.quantize import QuantizeSpec, quantize_ir, write_int8_artifact
     from dfseg.runtime.preprocess import preprocess_batch
     from dfseg.structures.manifest import ArtifactManifest
 
+    queries, layers = decoder_limits(tool)
     checkpoint = make_checkpoint(size, "detect", image_size, out)
-    paths = {"torch": checkpoint}
-    if formats == ["torch"]:
-        return {"torch": str(checkpoint)}
-    files = exported_files(checkpoint)
+    paths = {} if queries or layers else {"torch": checkpoint}
+    if all(fmt == "torch" for fmt in formats):
+        return {key: str(path) for key, path in paths.items()}
+    files = dfseg_exports(checkpoint, queries, layers)
     paths.update(onnx=files["onnx"], ov=files["openvino"])
     int8 = out / "export" / "openvino-int8-b1" / "model.xml"
     if any(artifact_key(fmt) == "ov-int8" for fmt in formats) and not int8.is_file():
@@ -162,6 +185,27 @@ def dfseg_prepare(
     if int8.is_file():
         paths["ov-int8"] = int8
     return {key: str(path) for key, path in paths.items()}
+
+
+def dfseg_exports(checkpoint: Path, queries: int | None, layers: int | None) -> dict[str, Path]:
+    """{"onnx": model.onnx, "openvino": model.xml} of the checkpoint, exported on first use."""
+    from dfseg.export.api import export_model
+    from dfseg.export.options import ExportOptions
+    from dfseg.export.source import ExportSource
+
+    found = checkpoint.parent / "exports.json"
+    if found.is_file():
+        return {key: Path(path) for key, path in json.loads(found.read_text()).items()}
+    options = ExportOptions(
+        formats=["onnx", "openvino"], parity_images=2, force=True,
+        num_queries=queries, decoder_layers=layers,
+    )  # fmt: skip
+    report = export_model(ExportSource(checkpoint, None, None), options)
+    if not report.passed:
+        raise RuntimeError(f"dfseg export failed its parity check: {report.failures()}")
+    files = {artifact.format: artifact.model_file for artifact in report.artifacts}
+    found.write_text(json.dumps(files) + "\n")
+    return {key: Path(path) for key, path in files.items()}
 
 
 def dfseg_runner(fmt: str, path: str) -> Callable[[np.ndarray], int]:
@@ -298,8 +342,8 @@ def prepare(
     """{artifact key: path} of the tool's model in `workdir` (built on first use); dfseg
     builds what `formats` need, the peers all four."""
     out = workdir / f"{tool}-{size}-{image_size}"
-    if tool == "dfseg":
-        return dfseg_prepare(size, out, image_size, calibration, formats)
+    if tool.startswith("dfseg"):
+        return dfseg_prepare(tool, size, out, image_size, calibration, formats)
     if tool == "dfine-seg":
         return dfine_seg_prepare(size, out, image_size, calibration)
     return ultralytics_prepare(f"{tool}{size}", out, image_size, calibration)
@@ -322,7 +366,7 @@ def time_calls(
 
 def runner(tool: str, fmt: str, path: str, image_size: int) -> Callable[[np.ndarray], int]:
     """The tool's own end-to-end call on a BGR frame; it returns the number of detections."""
-    if tool == "dfseg":
+    if tool.startswith("dfseg"):
         return dfseg_runner(fmt, path)
     if tool == "dfine-seg":
         return dfine_seg_runner(fmt, path)
@@ -332,7 +376,8 @@ def runner(tool: str, fmt: str, path: str, image_size: int) -> Callable[[np.ndar
 def tool_version(tool: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    package = {"yolo26": "ultralytics", "yolo11": "ultralytics"}.get(tool, tool)
+    package = "dfseg" if tool.startswith("dfseg") else tool
+    package = {"yolo26": "ultralytics", "yolo11": "ultralytics"}.get(package, package)
     try:
         return version(package)
     except PackageNotFoundError:
@@ -342,7 +387,7 @@ def tool_version(tool: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["prepare", "time"])
-    parser.add_argument("tool", choices=TOOLS)
+    parser.add_argument("tool", type=check_tool)
     parser.add_argument("size")
     parser.add_argument("format", nargs="?", choices=FORMATS, help="time: what to time")
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), help="prepare: for what")

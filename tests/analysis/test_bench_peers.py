@@ -3,6 +3,7 @@ its worker applies to every tool, and one real dfseg-only run)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import subprocess
@@ -49,6 +50,16 @@ def test_parse_peer_checks_name_and_interpreter(tmp_path: Path) -> None:
         bench.parse_peer(f"yolo26={tmp_path / 'missing' / 'python'}")
 
 
+def test_dfseg_decoder_variants_are_named_by_their_limits() -> None:
+    assert worker.decoder_limits("dfseg") == (None, None)
+    assert worker.decoder_limits(worker.check_tool("dfseg-q100-l2")) == (100, 2)
+    assert worker.decoder_limits(worker.check_tool("dfseg-l3")) == (None, 3)
+    assert worker.check_tool("yolo26") == "yolo26"
+    for bad in ("dfseg-2", "dfseg-q", "yolov8"):
+        with pytest.raises(argparse.ArgumentTypeError, match="unknown tool"):
+            worker.check_tool(bad)
+
+
 def test_last_json_skips_the_tools_own_output() -> None:
     noise = (
         'Loading model...\n{"not": "the result"}\n[torch.onnx] done\n'
@@ -75,7 +86,10 @@ def test_goal_ratios_take_each_sides_fastest_path() -> None:
             ("yolo26", "ov-int8"): [38.0],
         }
     )
+    measured[bench.Row("dfseg-q100-l2", "n", "ov-bf16")] = bench.Cell([17.0])
     lines = bench.goal_lines(measured, ["n"])
+    assert lines[-1].startswith("n: dfseg-q100-l2 bf16 (ov-bf16) 17.0 ms / yolo26 ov-bf16")
+    assert lines[-1].endswith("= 0.47x (goal <= 0.7x: met)")
     assert lines[0].startswith("n: dfseg INT8 (ov-int8-bf16) 19.0 ms / dfine-seg ov-int8 40.0")
     assert "= 0.47x (goal <= 0.5x: met)" in lines[0]
     assert "yolo26 ov-bf16 36.0 ms = 0.53x (goal <= 0.6x: met)" in lines[1]
