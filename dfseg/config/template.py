@@ -39,6 +39,7 @@ train:
   amp: auto                   # CUDA mixed precision: auto | bf16 | fp16 | off
   decision_metric: $metric   # picks best.pt: map50_95 | map50 | f1 (semantic: miou)
   early_stopping: 0           # stop after N epochs without improvement (0: never)
+  use_mal: null               # DEIM's MAL loss; null: MAL from scratch, VFL when fine-tuning
   distill:
     teacher: null             # a trained run (or best.pt) of a larger size teaches this one
 

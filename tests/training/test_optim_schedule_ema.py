@@ -140,3 +140,24 @@ def test_auto_optimizer_is_muon_from_scratch_and_adamw_for_fine_tuning() -> None
     assert optimizer_settings(TrainConfig(), n, from_scratch=False).name == "adamw"
     chosen = TrainConfig(optimizer="adamw")
     assert optimizer_settings(chosen, n, from_scratch=True).name == "adamw"
+
+
+def test_null_use_mal_is_mal_from_scratch_and_vfl_for_fine_tuning(tmp_path: Path) -> None:
+    """`train.use_mal: null` through the project's criterion: DEIM's MAL from scratch, D-FINE's
+    VFL when `model.pretrained` is set; an explicit setting wins either way."""
+    from dfseg.config import load_project
+    from dfseg.training.setup import project_criterion
+
+    project = tmp_path / "project.yaml"
+    project.write_text("data: {path: d, classes: [a, b]}\n")
+    (tmp_path / "weights.pt").write_bytes(b"")
+
+    def loss_terms(*overrides: str) -> set[str]:
+        criterion = project_criterion(load_project(project, list(overrides)), 2)
+        return {name for name in criterion.losses if name in ("mal", "vfl")}
+
+    assert load_project(project).train.use_mal is None
+    assert loss_terms() == {"mal"}
+    assert loss_terms("model.pretrained=weights.pt") == {"vfl"}
+    assert loss_terms("train.use_mal=false") == {"vfl"}
+    assert loss_terms("model.pretrained=weights.pt", "train.use_mal=true") == {"mal"}
