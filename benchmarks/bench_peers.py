@@ -218,7 +218,9 @@ def run(args: argparse.Namespace) -> dict:
     args.workdir.mkdir(parents=True, exist_ok=True)
     frame = write_frames(args.workdir)
     started = time.time()
-    artifacts, versions, failures = {}, {}, []
+    artifacts: dict[tuple[str, str], Path] = {}  # (tool, size) -> the JSON `prepare` printed
+    available: dict[tuple[str, str], set[str]] = {}  # (tool, size) -> its artifact keys
+    versions, failures = {}, []
     for tool, python in pythons.items():
         for size in args.sizes:
             prepare = [
@@ -234,12 +236,13 @@ def run(args: argparse.Namespace) -> dict:
             path = args.workdir / f"{tool}-{size}-{args.image_size}.json"
             path.write_text(json.dumps(result) + "\n")
             artifacts[(tool, size)] = path
+            available[(tool, size)] = set(result["artifacts"])
             versions[tool] = result["version"]
     rows = [
         Row(tool, size, fmt)
-        for (tool, size), path in artifacts.items()
+        for (tool, size), keys in available.items()
         for fmt in args.formats
-        if artifact_key(fmt) in json.loads(path.read_text())["artifacts"]
+        if artifact_key(fmt) in keys
     ]
     cells = {row: Cell() for row in rows}
     for order in rounds_order(rows, args.passes):
