@@ -45,6 +45,8 @@ train:
 
 augment:
   mosaic: 0.0                 # probability of a 4-image mosaic (slows short runs; try 0.5)
+  mixup: 0.0                  # probability of blending in a second image (DEIM: 0.5)
+  copy_paste: 0.0             # segment: probability of pasting another image's instances
   mosaic_off_last_epochs: 2
   hflip: 0.5
   multiscale: false

@@ -183,11 +183,20 @@ class AugmentConfig(Section):
 
     Attributes:
         mosaic: probability that a training sample is a 4-image mosaic.
-        mosaic_off_last_epochs: mosaic and multiscale are switched off for the last N epochs, so
-            the model ends on the plain resized images it will see at inference.
+        mosaic_off_last_epochs: mosaic, MixUp, copy-paste and multiscale are switched off for the
+            last N epochs, so the model ends on the plain resized images it will see at inference.
         mosaic_scale: (low, high) zoom of the mosaic: the 2x-size canvas of four images is scaled
             by this factor about a random centre and cropped to the input (0.5 shows all four
             images at half size, 1.0 a quarter of the canvas at full size).
+        mixup: probability that a training sample (single image or mosaic) is blended with
+            another image of the epoch, keeping the instances of both (DEIM: 0.5).
+        mixup_weight: (low, high) of the uniform blend weight of the sample's own image.
+        copy_paste: segment task: probability that a sample gets instances of another image
+            pasted over it, pixels and masks (what they cover is cut from its own masks).
+        copy_paste_fraction: probability that each masked instance of the other image is
+            pasted (at least one is).
+        mix_start_epoch: mosaic, MixUp and copy-paste are off before this epoch (DEIM switches
+            its dense augmentations on after a few plain epochs).
         background_warmup_epochs: background images (no instances) are left out of the first N
             epochs; they return afterwards.
         multiscale: pick one random input size per training batch.
@@ -230,6 +239,30 @@ class AugmentConfig(Section):
         2, ge=0, description="Mosaic and multiscale are switched off for the last N epochs."
     )
     mosaic_scale: tuple[float, float] = Field((0.5, 1.5), description="Zoom of the mosaic canvas.")
+    mixup: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Probability that a training sample is blended with another image (MixUp).",
+    )
+    mixup_weight: tuple[float, float] = Field(
+        (0.45, 0.55), description="(low, high) blend weight of the sample's own image."
+    )
+    copy_paste: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="segment: probability of pasting another image's masked instances.",
+    )
+    copy_paste_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Probability that each of the other image's instances is pasted.",
+    )
+    mix_start_epoch: int = Field(
+        0, ge=0, description="Mosaic, MixUp and copy-paste start at this epoch (0-based)."
+    )
     background_warmup_epochs: int = Field(
         0, ge=0, description="Leave background images out for the first N epochs."
     )
@@ -274,6 +307,9 @@ class AugmentConfig(Section):
         low, high = self.blur_kernel
         if low < 3 or low % 2 == 0 or high % 2 == 0:
             raise ValueError(f"blur_kernel must be odd sizes >= 3, got {[low, high]}")
+        low, high = self.mixup_weight
+        if not 0 <= low <= high <= 1:
+            raise ValueError("mixup_weight must be [low, high] with 0 <= low <= high <= 1")
         return self
 
     @classmethod
@@ -281,6 +317,7 @@ class AugmentConfig(Section):
         """Settings that only resize: every probability zero, no multiscale."""
         probabilities = [
             name for name in cls.model_fields
-            if name in ("mosaic", "hflip", "vflip") or name.endswith("_prob")
+            if name in ("mosaic", "mixup", "copy_paste", "hflip", "vflip")
+            or name.endswith("_prob")
         ]  # fmt: skip
         return cls(**dict.fromkeys(probabilities, 0.0))

@@ -1,6 +1,7 @@
 """`InstanceDataset`: parsed annotations -> (image tensor, target dict) for training and evaluation.
 
-Train mode: resize or letterbox to the input size (or a 4-image mosaic), then the albumentations
+Train mode: resize or letterbox to the input size (or a 4-image mosaic), optionally MixUp and
+copy-paste with another image (`dfseg.data.mixing`), then the albumentations
 pipeline; crowd instances are dropped; in the segment task boxes are recomputed from the
 augmented masks; instances that end up tiny are dropped from every per-instance field together.
 With `tile` (`data.tile`), a training sample shows a random tile of an image larger than the tile
@@ -40,6 +41,7 @@ from dfseg.data.image_reader import (
     decode_reduction,
     read_image_rgb,
 )
+from dfseg.data.mixing import copy_paste, mixup
 from dfseg.data.mosaic import MOSAIC_TILES, build_mosaic
 from dfseg.data.sample import Sample, instances_to_sample
 from dfseg.data.transforms import PAD_VALUE, augment_sample, build_train_pipeline
@@ -66,12 +68,16 @@ class SampleRequest(NamedTuple):
         input_hw: (height, width) of the network input for this sample's batch.
         mosaic_partners: the 3 other image indices of a mosaic, or () for a single image.
         seed: seed of the sample's augmentations.
+        mixup_partner: image index blended over the sample (MixUp), or -1.
+        paste_partner: image index whose instances are pasted over the sample, or -1.
     """
 
     image_index: int
     input_hw: tuple[int, int]
     mosaic_partners: tuple[int, ...]
     seed: int
+    mixup_partner: int = -1
+    paste_partner: int = -1
 
 
 def tiles_per_image(height: int, width: int, tile: int | None) -> int:
@@ -199,8 +205,25 @@ class InstanceDataset(Dataset):
         return self.total_epochs > 0 and self.epoch >= self.total_epochs - last
 
     @property
+    def mixing_window(self) -> bool:
+        """True in the epochs where mosaic, MixUp and copy-paste may run."""
+        return (
+            self.mode == "train"
+            and self.epoch >= self.settings.mix_start_epoch
+            and not self.in_final_epochs
+        )
+
+    @property
     def mosaic_enabled(self) -> bool:
-        return self.mode == "train" and self.settings.mosaic > 0 and not self.in_final_epochs
+        return self.mixing_window and self.settings.mosaic > 0
+
+    @property
+    def mixup_enabled(self) -> bool:
+        return self.mixing_window and self.settings.mixup > 0
+
+    @property
+    def copy_paste_enabled(self) -> bool:
+        return self.mixing_window and self.with_masks and self.settings.copy_paste > 0
 
     @property
     def multiscale_enabled(self) -> bool:
@@ -216,16 +239,32 @@ class InstanceDataset(Dataset):
         """Decide the random parts of one training sample (mosaic partners and seed).
 
         Mosaic partners are three other images of the epoch, all different when the epoch has at
-        least four images (so an instance appears once per sample).
+        least four images (so an instance appears once per sample). A MixUp or copy-paste
+        partner is one other image (the same one only in a one-image epoch). Nothing is drawn
+        for an augmentation that is off, so runs without MixUp and copy-paste draw exactly the
+        samples they drew before these existed.
         """
         partners: tuple[int, ...] = ()
         if self.mosaic_enabled and len(self._active) and rng.random() < self.settings.mosaic:
-            others = self._active[self._active != index]
-            distinct = len(others) >= MOSAIC_TILES - 1  # repeats only in tiny datasets
-            pool = others if distinct else self._active
-            picks = rng.choice(pool, size=MOSAIC_TILES - 1, replace=not distinct)
-            partners = tuple(int(i) for i in picks)
-        return SampleRequest(int(index), input_hw, partners, int(rng.integers(_SEED_BOUND)))
+            partners = self._other_images(index, MOSAIC_TILES - 1, rng)
+        seed = int(rng.integers(_SEED_BOUND))
+        mixup = paste = -1
+        if self.mixup_enabled and len(self._active) and rng.random() < self.settings.mixup:
+            mixup = self._other_images(index, 1, rng)[0]
+        if (
+            self.copy_paste_enabled
+            and len(self._active)
+            and rng.random() < self.settings.copy_paste
+        ):
+            paste = self._other_images(index, 1, rng)[0]
+        return SampleRequest(int(index), input_hw, partners, seed, mixup, paste)
+
+    def _other_images(self, index: int, count: int, rng: np.random.Generator) -> tuple[int, ...]:
+        """`count` images of the epoch other than `index`, distinct where the epoch allows."""
+        others = self._active[self._active != index]
+        distinct = len(others) >= count  # repeats only in tiny datasets
+        pool = others if distinct else self._active
+        return tuple(int(i) for i in rng.choice(pool, size=count, replace=not distinct))
 
     # ----- items (any process) -----
 
@@ -347,6 +386,7 @@ class InstanceDataset(Dataset):
             )
         else:
             sample, _ = self._single_sample(sources[0], request.input_hw, keep_crowd=False)
+        sample = self._mix(sample, request, rng)
         sample = augment_sample(self._pipeline, sample, int(rng.integers(_SEED_BOUND)))
         sample = sample.with_boxes_from_masks().with_clipped_boxes()
         # a class region of any size is a label (only emptied ones go); instances need a size
@@ -355,6 +395,28 @@ class InstanceDataset(Dataset):
         return sample_to_tensors(
             sample, sources[0].image_index, (annotation.height, annotation.width), self.with_masks
         )
+
+    def _mix(self, sample: Sample, request: SampleRequest, rng: np.random.Generator) -> Sample:
+        """Apply the request's MixUp and copy-paste (each partner a plain resized image)."""
+        if request.mixup_partner < 0 and request.paste_partner < 0:
+            return sample
+        mix_rng = np.random.default_rng([request.seed, 1])  # the main stream stays as it was
+        if request.mixup_partner >= 0:
+            other = self._partner_sample(request.mixup_partner, request.input_hw, mix_rng)
+            weight = float(mix_rng.uniform(*self.settings.mixup_weight))
+            sample = mixup(sample, other, weight)
+        if request.paste_partner >= 0:
+            other = self._partner_sample(request.paste_partner, request.input_hw, mix_rng)
+            sample = copy_paste(sample, other, mix_rng, self.settings.copy_paste_fraction)
+        return sample
+
+    def _partner_sample(
+        self, index: int, input_hw: tuple[int, int], rng: np.random.Generator
+    ) -> Sample:
+        source = self._read_or_substitute(index, rng, input_hw, 1.0)
+        if self.tile is not None:
+            source = source.window(self.tile, rng)
+        return self._single_sample(source, input_hw, keep_crowd=False)[0]
 
     def _eval_item(self, index: int) -> tuple[Tensor, Target]:
         annotation = self.annotations[index]
