@@ -60,7 +60,8 @@ def copy_paste(base: Sample, other: Sample, rng: np.random.Generator, fraction: 
     if not len(picked):
         picked = candidates[[int(rng.integers(len(candidates)))]]
     pasted = other.select(picked)
-    covered = pasted.masks.any(axis=0)  # [H, W] bool
+    assert pasted.masks is not None  # selected from a sample with masks
+    covered = np.asarray(pasted.masks.any(axis=0))  # [H, W] bool
     image = base.image.copy()
     image[covered] = other.image[covered]
     occluded = Sample(
