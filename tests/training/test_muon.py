@@ -10,14 +10,29 @@ import torch
 from torch import nn
 
 from dfseg.nn import build_model
+from dfseg.training import muon
 from dfseg.training.muon import MuonAdamW, muon_scale, orthogonalise, takes_muon
 from dfseg.training.optim import OptimizerSettings, build_optimizer
 
 
+@pytest.mark.parametrize("native_bf16", [True, False])
 @pytest.mark.parametrize("shape", [(16, 64), (64, 16), (32, 32)])
-def test_orthogonalise_flattens_the_spectrum(shape: tuple[int, int]) -> None:
+def test_orthogonalise_flattens_the_spectrum(
+    shape: tuple[int, int], native_bf16: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Singular values of a badly conditioned matrix come out near 1 (Newton-Schulz lands them
-    in about [0.7, 1.2]), with the singular vectors kept."""
+    in about [0.7, 1.2]), with the singular vectors kept, in bf16 (CPUs that compute it
+    natively) and in float32 (the others)."""
+    monkeypatch.setattr(muon, "cpu_computes_bf16", lambda: native_bf16)
+    muon.newton_schulz_dtype.cache_clear()
+    try:
+        assert muon.newton_schulz_dtype("cpu") == (torch.bfloat16 if native_bf16 else torch.float32)
+        _check_orthogonalised(shape)
+    finally:
+        muon.newton_schulz_dtype.cache_clear()  # later tests see this CPU's own answer
+
+
+def _check_orthogonalised(shape: tuple[int, int]) -> None:
     torch.manual_seed(0)
     rows, cols = shape
     u, _ = torch.linalg.qr(torch.randn(rows, rows))
