@@ -14,6 +14,26 @@ from dfseg.nn import DFine, build_model
 REFERENCE_SIZES = ("n", "s")
 
 
+def float32_noise(model: DFine, images: Tensor) -> dict[str, float]:
+    """How far this machine's float32 eval outputs are from its float64 ones (max |diff| of
+    `pred_logits` and `pred_boxes`, queries aligned by anchor): the rounding noise the perturbed
+    reference weights amplify. It depends on the CPU's kernels (on an AVX2-only CPU, S logits
+    move by 2e-3, more than the reference README's 1e-4, which holds on AVX-512 CPUs like the
+    one the reference was made on: the reference is itself 2e-3 away from float64 there)."""
+    import copy
+
+    double = copy.deepcopy(model).double()
+    with torch.inference_mode():
+        single_out = model(images, return_enc_topk_ind=True)
+        double_out = double(images.double(), return_enc_topk_ind=True)
+    noise = {}
+    for key in ("pred_logits", "pred_boxes"):
+        ours = align_by_anchor(single_out[key][0].double(), single_out["enc_topk_ind"][0])
+        exact = align_by_anchor(double_out[key][0], double_out["enc_topk_ind"][0])
+        noise[key] = float((ours - exact).abs().max())
+    return noise
+
+
 def reference_input(size_dir: Path) -> Tensor:
     """The reference recipe: RGB uint8 PNG -> [1, 3, H, W] float32 in [0, 1], no resize."""
     rgb = np.array(Image.open(size_dir / "input.png").convert("RGB"))

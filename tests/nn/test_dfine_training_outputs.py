@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +24,95 @@ def _targets() -> list[dict[str, torch.Tensor]]:
     ]
 
 
-def _compare(ours: Any, theirs: Any, path: str, worst: list[float]) -> None:
+def _compare(
+    ours: Any, theirs: Any, path: str, worst: list[float], check_dtype: bool = True
+) -> None:
     """Same structure, keys in the same order, same shapes/dtypes; records the worst tensor diff."""
     if isinstance(theirs, dict):
         assert list(ours) == list(theirs), path
         for key in theirs:
-            _compare(ours[key], theirs[key], f"{path}.{key}", worst)
+            _compare(ours[key], theirs[key], f"{path}.{key}", worst, check_dtype)
     elif isinstance(theirs, (list, tuple)):
         assert type(ours) is type(theirs) and len(ours) == len(theirs), path
         for index, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-            _compare(a, b, f"{path}[{index}]", worst)
+            _compare(a, b, f"{path}[{index}]", worst, check_dtype)
     elif isinstance(theirs, torch.Tensor):
-        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, path
+        assert ours.shape == theirs.shape, path
+        assert ours.dtype == theirs.dtype or not check_dtype, path
         if ours.numel():
             worst.append(float((ours.detach().double() - theirs.double()).abs().max()))
     else:
         assert ours == theirs, path
 
 
+MATCHING_KEYS = ("pred_logits", "pred_boxes", "pred_corners", "ref_points", "aux_outputs",
+                 "enc_aux_outputs", "pre_outputs")  # fmt: skip
+
+
+def _query_order(ours: dict[str, Any], theirs: dict[str, Any]) -> torch.Tensor:
+    """[B, Q]: for each of `theirs`' matching queries, the index of the same query in `ours`.
+
+    Encoder top-k scores can be near-tied, so float rounding may order the same selected anchors
+    differently (README of the reference); queries are identified by their encoder proposal
+    (box and class logits), which must pair them one to one."""
+
+    def proposals(outputs: dict[str, Any]) -> torch.Tensor:
+        encoder = outputs["enc_aux_outputs"][0]
+        return torch.cat([encoder["pred_boxes"], encoder["pred_logits"]], -1).detach().double()
+
+    distances = torch.cdist(proposals(theirs), proposals(ours))  # [B, Q_theirs, Q_ours]
+    nearest, order = distances.min(-1)
+    for image in order:
+        assert len(set(image.tolist())) == image.numel(), "queries do not pair one to one"
+    assert float(nearest.max()) < 1e-2
+    return order
+
+
+def _reorder(value: Any, order: torch.Tensor) -> Any:
+    if isinstance(value, dict):
+        return {k: _reorder(v, order) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reorder(v, order) for v in value]
+    if isinstance(value, torch.Tensor) and value.dim() >= 2:
+        return torch.stack([v[o] for v, o in zip(value, order, strict=True)])
+    return value
+
+
+def _aligned(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """`ours` with its matching queries in `theirs`' order (denoising queries keep theirs)."""
+    order = _query_order(ours, theirs)
+    return {k: _reorder(v, order) if k in MATCHING_KEYS else v for k, v in ours.items()}
+
+
+def _training_noise(model: torch.nn.Module, images: torch.Tensor) -> float:
+    """Largest float32-vs-float64 difference of the matching queries' training outputs on this
+    machine (no denoising: no random draws): the rounding noise the perturbed weights amplify,
+    which depends on the CPU's kernels (see `dfine_test_helpers.float32_noise`)."""
+    double = copy.deepcopy(model).double()
+    with torch.no_grad():
+        single_out = model(images)
+        double_out = double(images.double())
+    worst: list[float] = []
+    _compare(_aligned(single_out, double_out), double_out, "noise", worst, check_dtype=False)
+    return max(worst)
+
+
 @pytest.mark.shared
 def test_training_dict_reproduces_official_criterion_case(reference_dir: Path) -> None:
-    """Same RNG calls in the same order as the official denoising: the whole dict matches."""
+    """Same RNG calls in the same order as the official denoising: the whole dict matches,
+    queries aligned, within 5e-4 or twice this machine's float32 noise where that is larger."""
     case = torch.load(reference_dir / "n" / "criterion_case.pt", weights_only=True)
     model = build_model("n", 80)
     load_checkpoint(model, reference_dir / "n" / "checkpoint.pth", strict=True)
     image = reference_input(reference_dir / "n")
     images = torch.cat([image, torch.flip(image, dims=[3])], 0)
+    model.train()
+    noise = _training_noise(model, images)
     torch.manual_seed(1234)
-    outputs = model.train()(images, case["targets"])
+    outputs = model(images, case["targets"])
     worst: list[float] = []
-    _compare(outputs, case["outputs"], "outputs", worst)
-    assert max(worst) < 5e-4
+    _compare(_aligned(outputs, case["outputs"]), case["outputs"], "outputs", worst)
+    assert max(worst) < max(5e-4, 2 * noise)
 
 
 def test_detect_training_dict_has_no_mask_entries() -> None:
