@@ -40,6 +40,7 @@ train:
   decision_metric: $metric   # picks best.pt: map50_95 | map50 | f1 (semantic: miou)
   early_stopping: 0           # stop after N epochs without improvement (0: never)
   use_mal: null               # DEIM's MAL loss; null: MAL from scratch, VFL when fine-tuning
+  query_groups: 1             # Group DETR: G query groups in training only (inference: the first)
   distill:
     teacher: null             # a trained run (or best.pt) of a larger size teaches this one
 

@@ -135,6 +135,16 @@ class TrainConfig(Section):
         "better: kangaroo-voc box mAP50 0.315 -> 0.437, benchmarks/bench_learning.py), VFL "
         "when fine-tuning model.pretrained (D-FINE's recipe; not measured against MAL).",
     )
+    query_groups: int = Field(
+        1,
+        ge=1,
+        le=13,
+        description="detect/segment: Group DETR (LW-DETR, RF-DETR): G groups of queries, each "
+        "selected, matched and scored on its own, so each object supervises G queries per step; "
+        "inference and exports use the first group only (same speed). 1: D-FINE's single set. "
+        "Measured on the demo's shapes, 12 epochs: G=3 mask mAP50 0.428 -> 0.506 at 1.7x the "
+        "CPU training time (README 'Training on small data').",
+    )
     cls_loss_weight: float = Field(
         2.0,
         gt=0,

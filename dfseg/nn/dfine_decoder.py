@@ -1,6 +1,11 @@
 """D-FINE decoder (official `DFINETransformer`): query selection from encoder anchors, optional
 contrastive denoising queries, and layer-by-layer Fine-grained Distribution Refinement (FDR).
 
+Optional training-only query groups (Group DETR, as in LW-DETR / RF-DETR): each extra group selects
+its own top-k queries with its own two-stage heads, is refined by the same layers without seeing the
+other groups, and is matched one-to-one on its own, so every object supervises G queries per step.
+Inference uses the first group only; the extra heads never reach best.pt or an export.
+
 `forward` returns a `DecoderResult` with per-layer tensors; `dfseg.nn.outputs` turns it into the
 official output dicts. Parameter names match the official checkpoints (`decoder.*`).
 """
@@ -25,6 +30,9 @@ from dfseg.nn.mlp import MLP
 from dfseg.ops.boxes import inverse_sigmoid
 from dfseg.ops.fdr import distance_to_box_cxcywh, distribution_integral, weighting_function
 
+QUERY_GROUP_PREFIX = "decoder.query_group_heads."
+"""State-dict prefix (in a `DFine`) of the extra query groups' heads: training-only weights."""
+
 
 def _prior_bias(prior: float) -> float:
     return -math.log((1 - prior) / prior)
@@ -42,6 +50,45 @@ class QuerySelection:
     enc_boxes: Tensor | None
 
 
+class QueryGroupHeads(nn.Module):
+    """Two-stage heads of one extra query group, named and initialised as the decoder's own."""
+
+    def __init__(self, hidden_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.enc_output = nn.Sequential(
+            OrderedDict(
+                [("proj", nn.Linear(hidden_dim, hidden_dim)), ("norm", nn.LayerNorm(hidden_dim))]
+            )
+        )
+        self.enc_score_head = nn.Linear(hidden_dim, num_classes)
+        self.enc_bbox_head = MLP(hidden_dim, hidden_dim, 4, 3)
+        nn.init.constant_(self.enc_score_head.bias, _prior_bias(0.01))
+        nn.init.zeros_(self.enc_bbox_head.output_layer.weight)
+        nn.init.zeros_(self.enc_bbox_head.output_layer.bias)
+        nn.init.xavier_uniform_(cast(nn.Linear, self.enc_output[0]).weight)
+
+
+def query_group_mask(
+    denoising_mask: Tensor | None,
+    num_denoising: int,
+    num_queries: int,
+    groups: int,
+    device: torch.device,
+) -> Tensor:
+    """[N_dn + G*Q]^2 bool, True where attention is forbidden: groups never see each other, the
+    denoising queries keep their own mask and see the first group only (as without groups)."""
+    total = num_denoising + groups * num_queries
+    mask = torch.zeros([total, total], dtype=torch.bool, device=device)
+    group = torch.arange(groups * num_queries, device=device) // num_queries
+    mask[num_denoising:, num_denoising:] = group[:, None] != group[None, :]
+    if num_denoising:
+        assert denoising_mask is not None
+        mask[: num_denoising + num_queries, : num_denoising + num_queries] = denoising_mask
+        mask[num_denoising:, :num_denoising] = True
+        mask[:num_denoising, num_denoising + num_queries :] = True
+    return mask
+
+
 @dataclass
 class DecoderResult:
     """Per-layer decoder outputs stacked on dim 0: every layer in training, the eval layer in eval.
@@ -50,7 +97,9 @@ class DecoderResult:
     logits [L, B, Q, classes] pre-sigmoid; boxes [L, B, Q, 4] normalised cxcywh; corners
     [L, B, Q, 4 * (reg_max + 1)]; refs [L, B, Q, 4] initial reference boxes; features
     [L, B, Q, C] query features; pre_* [B, Q, ...] from layer 0 (training); enc_* [B, K, ...]
-    (training); topk_ind [B, K].
+    (training); topk_ind [B, K]. With query groups (training), the G groups of K queries follow
+    each other after the denoising ones and `group_enc` holds the extra groups' (enc_logits,
+    enc_boxes).
     """
 
     logits: Tensor
@@ -64,6 +113,8 @@ class DecoderResult:
     enc_logits: Tensor | None = None
     enc_boxes: Tensor | None = None
     dn_meta: dict[str, Any] | None = None
+    query_groups: int = 1
+    group_enc: list[tuple[Tensor, Tensor]] | None = None
 
 
 class DFineDecoder(nn.Module):
@@ -157,8 +208,24 @@ class DFineDecoder(nn.Module):
         self.dec_bbox_head = nn.ModuleList(
             MLP(hidden_dim, hidden_dim, 4 * (reg_max + 1), 3) for _ in range(num_layers)
         )
+        self.query_group_heads = nn.ModuleList()  # no state-dict keys until set_query_groups
         self.set_image_size(image_size)
         self.reset_parameters()
+
+    @property
+    def query_groups(self) -> int:
+        """Query groups in training (1: D-FINE's single set)."""
+        return 1 + len(self.query_group_heads)
+
+    def set_query_groups(self, groups: int) -> None:
+        """Train with `groups` query groups (Group DETR); 1 removes the extra groups' heads. The
+        extra heads start fresh; eval outputs never depend on them."""
+        if groups < 1:
+            raise ValueError(f"query groups must be >= 1, got {groups}")
+        device = self.up.device
+        self.query_group_heads = nn.ModuleList(
+            QueryGroupHeads(self.hidden_dim, self.num_classes).to(device) for _ in range(groups - 1)
+        )
 
     def reset_parameters(self) -> None:
         """Official initialisation: class biases at prior 0.01, box regressors start at zero."""
@@ -227,18 +294,24 @@ class DFineDecoder(nn.Module):
         return generate_anchors(shapes, device=device)
 
     def _select_queries(
-        self, memory: Tensor, anchors: Tensor, valid_mask: Tensor
+        self,
+        memory: Tensor,
+        anchors: Tensor,
+        valid_mask: Tensor,
+        heads: QueryGroupHeads | None = None,
     ) -> QuerySelection:
+        """Top-k selection with the decoder's heads, or with an extra query group's `heads`."""
+        owner: Any = self if heads is None else heads
         memory = valid_mask.to(memory.dtype) * memory
-        output_memory = self.enc_output(memory)  # [B, L, C]
-        enc_logits = self.enc_score_head(output_memory)  # [B, L, classes]
+        output_memory = owner.enc_output(memory)  # [B, L, C]
+        enc_logits = owner.enc_score_head(output_memory)  # [B, L, classes]
         topk_ind = torch.topk(enc_logits.max(-1).values, self.num_queries, dim=-1).indices  # [B, K]
         # Indexing the batch-free [L, 4] anchors keeps the batch size out of exported graphs.
         topk_anchors = anchors[0][topk_ind].to(memory.dtype)  # [B, K, 4]
         topk_memory = output_memory.gather(
             1, topk_ind.unsqueeze(-1).expand(-1, -1, output_memory.shape[-1])
         )  # [B, K, C]
-        boxes_logit = self.enc_bbox_head(topk_memory) + topk_anchors
+        boxes_logit = owner.enc_bbox_head(topk_memory) + topk_anchors
         enc_topk_logits = enc_boxes = None
         if self.training:
             enc_topk_logits = enc_logits.gather(
@@ -336,11 +409,24 @@ class DFineDecoder(nn.Module):
         anchors, valid_mask = self._anchors_for(shapes, memory.device)
         selection = self._select_queries(memory, anchors, valid_mask)
         content, boxes_logit, attn_mask = selection.content, selection.boxes_logit, None
+        groups = [
+            self._select_queries(memory, anchors, valid_mask, cast(QueryGroupHeads, heads))
+            for heads in (self.query_group_heads if self.training else ())
+        ]
+        if groups:
+            content = torch.cat([content, *(g.content for g in groups)], dim=1)
+            boxes_logit = torch.cat([boxes_logit, *(g.boxes_logit for g in groups)], dim=1)
+        num_denoising = 0
         if denoising is not None and denoising.content is not None:
             assert denoising.boxes_logit is not None
             content = torch.cat([denoising.content, content], dim=1)
             boxes_logit = torch.cat([denoising.boxes_logit, boxes_logit], dim=1)
             attn_mask = denoising.attn_mask
+            num_denoising = denoising.content.shape[1]
+        if groups:
+            attn_mask = query_group_mask(
+                attn_mask, num_denoising, self.num_queries, 1 + len(groups), content.device
+            )
         collected = self._refine(content, boxes_logit, memory, shapes, attn_mask)
         return DecoderResult(
             logits=torch.stack(collected["logits"]),
@@ -354,6 +440,8 @@ class DFineDecoder(nn.Module):
             enc_logits=selection.enc_logits,
             enc_boxes=selection.enc_boxes,
             dn_meta=denoising.meta if denoising is not None else None,
+            query_groups=1 + len(groups),
+            group_enc=[(g.enc_logits, g.enc_boxes) for g in groups] or None,  # type: ignore[misc]
         )
 
     def deploy(self) -> None:
@@ -362,6 +450,7 @@ class DFineDecoder(nn.Module):
         if self.is_deployed:
             return
         keep = self.eval_idx
+        self.query_group_heads = nn.ModuleList()
         self.register_buffer("project", self.bin_values().detach().clone(), persistent=False)
         self.decoder.layers = self.decoder.layers[: keep + 1]
         identity = nn.Identity()

@@ -4,6 +4,8 @@ Eval: `pred_logits`, `pred_boxes` (plus `pred_mask_embeds`, `mask_features` for 
 Train: the full official dict (final, aux, pre, encoder, denoising outputs and metadata), so a
 criterion written against the official model works unchanged; segmentation adds
 `pred_mask_embeds` to the final, every aux and every denoising dict, and `mask_features`.
+A model trained with query groups adds `group_outputs`: one dict per extra group, with the same
+regular keys (final, aux, pre, encoder) and no denoising.
 """
 
 from __future__ import annotations
@@ -65,6 +67,43 @@ def _split_queries(tensor: Tensor | None, split: list[int], dim: int) -> tuple[A
     return denoising, matching
 
 
+def _matching_dict(
+    stacked: dict[str, Any],
+    pre: dict[str, Any],
+    enc: tuple[Tensor | None, Tensor | None],
+    up: Tensor,
+    reg_scale: Tensor,
+    mask_features: Tensor | None,
+) -> dict[str, Any]:
+    """The official dict of one set of matching queries (no denoising keys)."""
+    layers = _layer_dicts(
+        stacked["logits"],
+        stacked["boxes"],
+        stacked["corners"],
+        stacked["refs"],
+        stacked["mask_embeds"],
+    )
+    outputs: dict[str, Any] = {
+        key: layers[-1][key] for key in ("pred_logits", "pred_boxes", "pred_corners", "ref_points")
+    }
+    outputs["up"] = up
+    outputs["reg_scale"] = reg_scale
+    outputs["aux_outputs"] = layers[:-1]
+    outputs["enc_aux_outputs"] = [{"pred_logits": enc[0], "pred_boxes": enc[1]}]
+    outputs["pre_outputs"] = pre
+    outputs["enc_meta"] = {"class_agnostic": False}
+    if stacked["mask_embeds"] is not None:
+        outputs["pred_mask_embeds"] = layers[-1]["pred_mask_embeds"]
+        outputs["mask_features"] = mask_features
+    return outputs
+
+
+def _chunk(tensor: Tensor | None, groups: int, dim: int) -> list[Any]:
+    if tensor is None:
+        return [None] * groups
+    return list(torch.chunk(tensor, groups, dim=dim))
+
+
 def train_outputs(
     result: DecoderResult,
     up: Tensor,
@@ -83,32 +122,28 @@ def train_outputs(
     }
     pre = {"pred_logits": result.pre_logits, "pred_boxes": result.pre_boxes}
     denoising: dict[str, Any] = {}
+    dn_pre: dict[str, Any] = {}
     if result.dn_meta is not None:
-        split = result.dn_meta["dn_num_split"]
+        num_dn = result.dn_meta["dn_num_split"][0]
+        split = [num_dn, result.logits.shape[2] - num_dn]
         for key, value in stacked.items():
             denoising[key], stacked[key] = _split_queries(value, split, dim=2)
-        dn_pre = {}
         for key, value in pre.items():
             dn_pre[key], pre[key] = _split_queries(value, split, dim=1)
 
-    layers = _layer_dicts(
-        stacked["logits"],
-        stacked["boxes"],
-        stacked["corners"],
-        stacked["refs"],
-        stacked["mask_embeds"],
-    )
-    outputs: dict[str, Any] = {
-        key: layers[-1][key] for key in ("pred_logits", "pred_boxes", "pred_corners", "ref_points")
-    }
-    outputs["up"] = up
-    outputs["reg_scale"] = reg_scale
-    outputs["aux_outputs"] = layers[:-1]
-    outputs["enc_aux_outputs"] = [
-        {"pred_logits": result.enc_logits, "pred_boxes": result.enc_boxes}
+    groups = result.query_groups
+    group_stacked = [dict(zip(stacked, values, strict=True)) for values in zip(
+        *(_chunk(value, groups, dim=2) for value in stacked.values()), strict=True
+    )]  # fmt: skip
+    group_pre = [dict(zip(pre, values, strict=True)) for values in zip(
+        *(_chunk(value, groups, dim=1) for value in pre.values()), strict=True
+    )]  # fmt: skip
+    encoders = [(result.enc_logits, result.enc_boxes), *(result.group_enc or [])]
+    dicts = [
+        _matching_dict(s, p, e, up, reg_scale, mask_features)
+        for s, p, e in zip(group_stacked, group_pre, encoders, strict=True)
     ]
-    outputs["pre_outputs"] = pre
-    outputs["enc_meta"] = {"class_agnostic": False}
+    outputs = dicts[0]
     if result.dn_meta is not None:
         outputs["dn_outputs"] = _layer_dicts(
             denoising["logits"], denoising["boxes"], denoising["corners"], denoising["refs"],
@@ -116,7 +151,6 @@ def train_outputs(
         )  # fmt: skip
         outputs["dn_pre_outputs"] = dn_pre
         outputs["dn_meta"] = result.dn_meta
-    if mask_embeds is not None:
-        outputs["pred_mask_embeds"] = layers[-1]["pred_mask_embeds"]
-        outputs["mask_features"] = mask_features
+    if groups > 1:
+        outputs["group_outputs"] = dicts[1:]
     return outputs

@@ -222,6 +222,8 @@ def build_training_parts(
     if train.batch_size == "auto":
         raise ValueError("train.batch_size is still 'auto': resolve it with choose_batch_size")
     batch_size = train.batch_size
+    if isinstance(model, DFine) and train.query_groups > 1:
+        model.decoder.set_query_groups(train.query_groups)  # before the EMA copy and optimizer
     dataset = InstanceDataset(
         train_images,
         config.data.image_size,

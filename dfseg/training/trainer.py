@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from dfseg.config.tasks import task_spec
+from dfseg.nn import DFine
+from dfseg.nn.dfine_decoder import QUERY_GROUP_PREFIX
 from dfseg.structures.progress import ProgressCallback
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder
 from dfseg.training.budget import TimeBudget
@@ -310,7 +312,12 @@ class Trainer:
         return ema.module if ema is not None else self.parts.raw_model
 
     def inference_state(self) -> dict[str, torch.Tensor]:
-        return self.inference_model().state_dict()
+        """best.pt's weights: without the extra query groups' heads, which only training uses."""
+        return {
+            key: value
+            for key, value in self.inference_model().state_dict().items()
+            if not key.startswith(QUERY_GROUP_PREFIX)
+        }
 
     def _save_last(self, pending: EpochResult | None = None) -> None:
         tools = self.parts.tools
@@ -383,6 +390,8 @@ class Trainer:
         if not self.run.best.exists():
             return None
         model = copy.deepcopy(self.parts.raw_model)
+        if isinstance(model, DFine):
+            model.decoder.set_query_groups(1)  # best.pt has no extra query groups
         model.load_state_dict(load_payload(self.run.best)["model"])
         return self._evaluate(model, DistributedContext(device=self.context.device))
 

@@ -10,6 +10,8 @@ from training_fixtures import tiny_config, tiny_project
 from dfseg.config import ConfigError
 from dfseg.config.template import render_project_template
 from dfseg.data.synthetic import generate_synthetic_dataset
+from dfseg.nn.dfine_decoder import QUERY_GROUP_PREFIX
+from dfseg.nn.trained import load_trained_model
 from dfseg.structures.manifest import ArtifactManifest
 from dfseg.training.api import (
     ResumeError,
@@ -180,3 +182,21 @@ def test_training_on_tiles_of_larger_images(tmp_path: Path) -> None:
     assert (Path(report.run_dir) / "best.pt").is_file()
     with pytest.raises(ConfigError, match=r"data\.tile"):
         tiny_config(path, **{"data.tile": 8})
+
+
+def test_query_groups_train_and_best_pt_is_a_plain_model(tiny_detect_project: Path) -> None:
+    """Group DETR's extra heads are in last.pt (resume) but never in best.pt, which loads
+    strictly into the model every backend builds."""
+    report = train_project(tiny_config(tiny_detect_project, **{"train.query_groups": 3}))
+    assert report is not None and report.final is not None
+    run = Path(report.run_dir)
+    last = load_payload(run / "last.pt")
+    grouped = [k for k in last["model"] if k.startswith(QUERY_GROUP_PREFIX)]
+    assert grouped and any(".1.enc_score_head." in k for k in grouped)  # two extra groups
+    assert any(k.startswith(QUERY_GROUP_PREFIX) for k in last["ema"]["module"])
+    best = load_payload(run / "best.pt")
+    assert not any(k.startswith(QUERY_GROUP_PREFIX) for k in best["model"])
+    model, _ = load_trained_model(run / "best.pt")  # what val, export and infer load
+    assert model.decoder.query_groups == 1
+    rows = read_rows(run / "results.csv")
+    assert all(float(r["train/loss"]) > 0 for r in rows)

@@ -10,6 +10,10 @@ supervises.
 Matching: every regular layer is matched on its own; VFL/MAL uses a layer's own matches, while
 boxes, FGL/DDF and masks use the union ("go") of all regular layers' matches. Denoising layers use
 the known denoising assignment. The caller's dict is never modified.
+
+Query groups (`group_outputs`, Group DETR): each extra group is matched and scored on its own, and
+every term the groups share is averaged over the groups (LW-DETR's normalisation), so an object's
+supervision is spread over G queries without scaling the loss; denoising terms stay as they are.
 """
 
 from __future__ import annotations
@@ -148,6 +152,23 @@ class DFineCriterion(nn.Module):
         Raises:
             CriterionInputError: malformed outputs or targets.
         """
+        losses = self._one_set(outputs, targets)
+        groups = outputs.get("group_outputs") or []
+        if not groups:
+            return losses
+        sums: dict[str, Tensor] = {}
+        for group in groups:
+            for term, value in self._one_set(group, targets).items():
+                sums[term] = sums[term] + value if term in sums else value
+        count = 1 + len(groups)
+        return {
+            term: (value + sums[term]) / count if term in sums else value
+            for term, value in losses.items()
+        }
+
+    def _one_set(
+        self, outputs: Mapping[str, Any], targets: Sequence[Mapping[str, Tensor]]
+    ) -> dict[str, Tensor]:
         device = outputs["pred_logits"].device
         with torch.autocast(device_type=device.type, enabled=False):
             clean_targets = check_targets(
