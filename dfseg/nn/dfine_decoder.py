@@ -113,7 +113,6 @@ class DecoderResult:
     enc_logits: Tensor | None = None
     enc_boxes: Tensor | None = None
     dn_meta: dict[str, Any] | None = None
-    query_groups: int = 1
     group_enc: list[tuple[Tensor, Tensor]] | None = None
 
 
@@ -440,7 +439,6 @@ class DFineDecoder(nn.Module):
             enc_logits=selection.enc_logits,
             enc_boxes=selection.enc_boxes,
             dn_meta=denoising.meta if denoising is not None else None,
-            query_groups=1 + len(groups),
             group_enc=[(g.enc_logits, g.enc_boxes) for g in groups] or None,  # type: ignore[misc]
         )
 

@@ -98,10 +98,13 @@ def _matching_dict(
     return outputs
 
 
-def _chunk(tensor: Tensor | None, groups: int, dim: int) -> list[Any]:
-    if tensor is None:
-        return [None] * groups
-    return list(torch.chunk(tensor, groups, dim=dim))
+def _per_group(tensors: dict[str, Tensor | None], groups: int, dim: int) -> list[dict[str, Any]]:
+    """`tensors` cut into `groups` equal query groups along `dim` (None stays None)."""
+    parts = {
+        key: [None] * groups if value is None else torch.chunk(value, groups, dim=dim)
+        for key, value in tensors.items()
+    }
+    return [{key: chunks[g] for key, chunks in parts.items()} for g in range(groups)]
 
 
 def train_outputs(
@@ -131,18 +134,15 @@ def train_outputs(
         for key, value in pre.items():
             dn_pre[key], pre[key] = _split_queries(value, split, dim=1)
 
-    groups = result.query_groups
-    group_stacked = [dict(zip(stacked, values, strict=True)) for values in zip(
-        *(_chunk(value, groups, dim=2) for value in stacked.values()), strict=True
-    )]  # fmt: skip
-    group_pre = [dict(zip(pre, values, strict=True)) for values in zip(
-        *(_chunk(value, groups, dim=1) for value in pre.values()), strict=True
-    )]  # fmt: skip
     encoders = [(result.enc_logits, result.enc_boxes), *(result.group_enc or [])]
+    groups = len(encoders)
     dicts = [
         _matching_dict(s, p, e, up, reg_scale, mask_features)
-        for s, p, e in zip(group_stacked, group_pre, encoders, strict=True)
-    ]
+        for s, p, e in zip(
+            _per_group(stacked, groups, dim=2), _per_group(pre, groups, dim=1), encoders,
+            strict=True,
+        )
+    ]  # fmt: skip
     outputs = dicts[0]
     if result.dn_meta is not None:
         outputs["dn_outputs"] = _layer_dicts(
