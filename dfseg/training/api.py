@@ -31,6 +31,7 @@ from dfseg.training.hooks import ThroughputWatch, TrainerHook
 from dfseg.training.project_data import ProjectData, load_project_data
 from dfseg.training.reports import LoadSummary, TrainReport
 from dfseg.training.setup import (
+    add_query_groups,
     build_hooks,
     build_project_model,
     build_training_parts,
@@ -128,6 +129,7 @@ def train_project(
         model, load = build_project_model(config, data.class_names, settings, progress)
         if load is not None and payload is None:
             report(progress, ProgressEvent("load", 0, None, message=_load_message(load)))
+        add_query_groups(model, config.train)  # the batch-size probe trains them too
         if config.train.batch_size == "auto":
             config = _with_auto_batch(config, model, data, context, progress)
         workers = num_workers(config.train, settings)

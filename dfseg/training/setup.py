@@ -207,6 +207,27 @@ def attach_image_cache(dataset: InstanceDataset, mode: CacheMode, folder: Path) 
     return cache
 
 
+def add_query_groups(model: DFine | DFineSemantic, train: TrainConfig) -> None:
+    """Give a detection model `train.query_groups` (their heads start fresh; a model that has
+    them already is left as it is, so the batch-size probe can see them first)."""
+    if isinstance(model, DFine) and model.decoder.query_groups != train.query_groups:
+        model.decoder.set_query_groups(train.query_groups)
+
+
+def crowded_images_message(images: list[ImageAnnotation], num_queries: int) -> str | None:
+    """Why training images hold more objects than the decoder can answer, or None: a model
+    finds at most `model.num_queries` objects per image, so the rest are never learned."""
+    counts = [int((~image.iscrowd).sum()) for image in images]
+    crowded = [count for count in counts if count > num_queries]
+    if not crowded:
+        return None
+    return (
+        f"{len(crowded)} training image(s) hold more objects than model.num_queries "
+        f"({max(crowded)} > {num_queries}); the model finds at most {num_queries} per image: "
+        f"set model.num_queries to at least {min(max(crowded), 300)} (up to 300)"
+    )
+
+
 def build_training_parts(
     config: ProjectConfig,
     model: DFine | DFineSemantic,
@@ -222,8 +243,11 @@ def build_training_parts(
     if train.batch_size == "auto":
         raise ValueError("train.batch_size is still 'auto': resolve it with choose_batch_size")
     batch_size = train.batch_size
-    if isinstance(model, DFine) and train.query_groups > 1:
-        model.decoder.set_query_groups(train.query_groups)  # before the EMA copy and optimizer
+    if isinstance(model, DFine):
+        crowded = crowded_images_message(train_images, model.decoder.num_queries)
+        if crowded is not None:
+            logger.warning(crowded)
+        add_query_groups(model, train)  # before the EMA copy and the optimizer
     dataset = InstanceDataset(
         train_images,
         config.data.image_size,
