@@ -31,6 +31,7 @@ model:
   pretrained: null            # official D-FINE .pth or a dfseg best.pt; 'coco' downloads it
   decode: nms                 # topk | one_per_query | nms (class-aware, drops overlaps > nms_iou)
   nms_iou: 0.5
+  num_queries: 100            # the most objects found per image (up to 300; official 300)
 
 train:
   epochs: 50
@@ -40,7 +41,7 @@ train:
   decision_metric: $metric   # picks best.pt: map50_95 | map50 | f1 (semantic: miou)
   early_stopping: 0           # stop after N epochs without improvement (0: never)
   use_mal: null               # DEIM's MAL loss; null: MAL from scratch, VFL when fine-tuning
-  query_groups: 1             # Group DETR: G query groups in training only (inference: the first)
+  query_groups: 3             # Group DETR: G query groups in training only (inference: the first)
   distill:
     teacher: null             # a trained run (or best.pt) of a larger size teaches this one
 
