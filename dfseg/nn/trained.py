@@ -21,7 +21,7 @@ from dfseg.errors import DfsegError
 from dfseg.nn.build import build_described_model
 from dfseg.nn.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from dfseg.nn.model import DFine
-from dfseg.nn.postprocess import DetectionPostprocess
+from dfseg.nn.postprocess import DetectionPostprocess, max_detections
 from dfseg.nn.semantic_model import DFineSemantic
 from dfseg.structures.manifest import ArtifactManifest, ManifestError
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT
@@ -97,7 +97,7 @@ class InferenceGraph(nn.Module):
 
     Args:
         model: a `DFine` (deployed or not), eval mode.
-        top_k: K, detections kept per image.
+        top_k: K, detections kept per image (at most what the queries and classes give).
         decode, nms_iou: how the K are chosen (`DetectionPostprocess`).
     """
 
@@ -110,7 +110,9 @@ class InferenceGraph(nn.Module):
     ) -> None:
         super().__init__()
         self.model = model
-        self.postprocess = DetectionPostprocess(top_k, decode, nms_iou)
+        description = model.description
+        available = max_detections(model.decoder.num_queries, description.num_classes, decode)
+        self.postprocess = DetectionPostprocess(min(top_k, available), decode, nms_iou)
         self.output_names = list(task_spec(model.description.task).outputs)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:

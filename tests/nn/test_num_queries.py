@@ -36,6 +36,9 @@ def test_fewer_queries_allow_smaller_inputs_and_say_what_is_too_small() -> None:
     labels, boxes, scores = graph(torch.rand(2, 3, 160, 160))
     assert labels.shape == (2, 100)
     assert scores.shape == (2, 100) and boxes.shape == (2, 100, 4)
+    # a K beyond the (query, class) pairs keeps them all instead of failing in top-k
+    labels, _, _ = InferenceGraph(model, top_k=300, decode="nms")(torch.rand(1, 3, 160, 160))
+    assert labels.shape == (1, 100)
     with pytest.raises(ModelSpecError, match="num_queries must be"):
         build_model("n", 1, "detect", (256, 256), num_queries=301)
 
