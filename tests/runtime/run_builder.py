@@ -65,18 +65,17 @@ def write_run(
     seed: int = 0,
 ) -> tuple[Path, Path]:
     """Write data, project.yaml, split and `<output>/tiny/exp/{best.pt,project.yaml}` under
-    `root`; returns (project file, run folder). A semantic run's classes are "background" +
-    `CLASSES` (its polygons rasterised)."""
+    `root`; returns (project file, run folder). The model has D-FINE's 300 queries. A semantic
+    run's classes are "background" + `CLASSES` (its polygons rasterised)."""
     root.mkdir(parents=True, exist_ok=True)
     generate_synthetic_dataset(
         root / "data", num_images=images, image_size=image_hw, classes=CLASSES, seed=1
     )
     project = root / "project.yaml"
-    project.write_text(
-        render_project_template(
-            name="tiny", task=task, size="n", classes=CLASSES, image_size=(size, size)
-        )
+    text = render_project_template(
+        name="tiny", task=task, size="n", classes=CLASSES, image_size=(size, size)
     )
+    project.write_text(text.replace("num_queries: 100", "num_queries: 300"))  # D-FINE's count
     config = load_project(project, [f"data.keep_ratio={str(keep_ratio).lower()}"])
     if keep_ratio:
         text = project.read_text().replace("keep_ratio: false", "keep_ratio: true")

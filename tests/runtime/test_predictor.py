@@ -108,7 +108,7 @@ def test_rect_pads_letterboxed_inputs_to_a_multiple_of_32(letterbox_run_dir: Pat
     assert isinstance(detections, Detections) and len(detections) == 10
     assert detections.boxes_xyxy[:, 3].max() <= 170
     with pytest.raises(BackendError, match="too small"):
-        predictor(np.zeros((30, 320, 3), np.uint8))  # 320x32: 50 anchors, 100 queries
+        predictor(np.zeros((30, 320, 3), np.uint8))  # 320x32: 50 anchors, 300 queries
 
 
 def test_rect_needs_an_artifact_that_takes_any_size(segment_run_dir: Path) -> None:
