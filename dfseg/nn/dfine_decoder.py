@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,6 +33,16 @@ from dfseg.ops.fdr import distance_to_box_cxcywh, distribution_integral, weighti
 
 QUERY_GROUP_PREFIX = "decoder.query_group_heads."
 """State-dict prefix (in a `DFine`) of the extra query groups' heads: training-only weights."""
+
+
+def saved_query_groups(state: Mapping[str, object]) -> int:
+    """The query groups a saved model state (a last.pt's "model") was trained with."""
+    heads = {
+        key[len(QUERY_GROUP_PREFIX) :].split(".", 1)[0]
+        for key in state
+        if key.startswith(QUERY_GROUP_PREFIX)
+    }
+    return 1 + len(heads)
 
 
 def _prior_bias(prior: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -13,6 +14,7 @@ from dfseg.config.loader import apply_overrides, validate_project
 from dfseg.config.variants import model_variant
 from dfseg.data.dataset import tiles_per_image
 from dfseg.errors import DfsegError
+from dfseg.nn.dfine_decoder import saved_query_groups
 from dfseg.runtime.threads import ThreadChoice, choose_threads, cpu_model
 from dfseg.structures.progress import ProgressCallback, ProgressEvent, report
 from dfseg.structures.run_layout import CHECKPOINT_FORMAT, RunFolder, resolve_target
@@ -125,6 +127,8 @@ def train_project(
     try:
         data = _load_data(config, context, progress)
         payload = load_payload(resume_from) if resume_from is not None else None
+        if payload is not None:
+            config = _with_saved_query_groups(config, payload)
         seed_everything(config.train.seed, 2**31)  # the same initial weights for the same seed
         model, load = build_project_model(config, data.class_names, settings, progress)
         if load is not None and payload is None:
@@ -261,6 +265,20 @@ def _run_folder(
         return RunFolder(resume_from.parent)
     path = RunFolder.create(config.output_root).path if context.is_main else None
     return RunFolder(Path(broadcast_from_main(str(path), context)))
+
+
+def _with_saved_query_groups(config: ProjectConfig, payload: dict[str, Any]) -> ProjectConfig:
+    """A resumed run goes on with the query groups its last.pt was trained with (a run from
+    before `train.query_groups` had none, while the default is now 3)."""
+    saved = saved_query_groups(payload["model"])
+    if saved == config.train.query_groups or config.project.task == "semantic":
+        return config
+    logger.info(
+        "resuming with train.query_groups %d, as last.pt was trained (not %d)",
+        saved, config.train.query_groups,
+    )  # fmt: skip
+    train = config.train.model_copy(update={"query_groups": saved})
+    return config.model_copy(update={"train": train})
 
 
 def _resume_message(payload: dict[str, object]) -> str:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dfseg.nn import build_model
-from dfseg.nn.dfine_decoder import QUERY_GROUP_PREFIX, query_group_mask
+from dfseg.nn.dfine_decoder import QUERY_GROUP_PREFIX, query_group_mask, saved_query_groups
 from dfseg.nn.model import DFine
 from dfseg.training.criterion import build_criterion
 
@@ -105,6 +105,8 @@ def test_groups_leave_inference_and_the_official_keys_alone(model: DFine) -> Non
     before = model(images)
     model.decoder.set_query_groups(4)
     grouped_keys = set(model.state_dict())
+    assert saved_query_groups(model.state_dict()) == 4  # what a resumed run goes on with
+    assert saved_query_groups({key: None for key in plain_keys}) == 1
     assert {k for k in grouped_keys - plain_keys if not k.startswith(QUERY_GROUP_PREFIX)} == set()
     after = model(images)
     torch.testing.assert_close(after["pred_logits"], before["pred_logits"])
