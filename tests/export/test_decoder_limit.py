@@ -49,8 +49,8 @@ def test_limits_beyond_the_model_are_refused_before_anything_is_written(
     before = sorted(p.name for p in (run / "export").iterdir()) if (run / "export").exists() else []
     with pytest.raises(ExportError, match=r"decoder_layers must be 1\.\.3"):
         export_model(source, ExportOptions(formats=["onnx"], decoder_layers=5, force=True))
-    with pytest.raises(ExportError, match=r"num_queries must be 1\.\.100 \(the model's\)"):
-        export_model(source, ExportOptions(formats=["onnx"], num_queries=101, force=True))
+    with pytest.raises(ExportError, match=r"num_queries must be 1\.\.300"):
+        export_model(source, ExportOptions(formats=["onnx"], num_queries=301, force=True))
     after = sorted(p.name for p in (run / "export").iterdir()) if (run / "export").exists() else []
     assert after == before
 
