@@ -5,12 +5,15 @@ backend: torch, onnxruntime, OpenVINO FP32 and OpenVINO at the device's default 
 Each size gets a checkpoint (randomly initialised, batch-norm statistics calibrated on random
 images so activations have realistic scales; 80 classes) that is exported with `dfseg export`
 once and cached in `--workdir`. The input is a 1280x720 BGR frame (a generated shapes image),
-so the resize to the network input is part of the pre-processing. Backends take turns in blocks
-of runs so that background load on a shared machine affects them alike; the table shows the
-median and p90 of the total and the median of each stage. The last column compares the
+so the resize to the network input is part of the pre-processing. `--queries` is the trained
+decoder's query count (100, the project default; 300 is D-FINE's); `--attention-sum concat levels`
+times the exports of both deformable-attention layouts (`export.attention_sum`). Backends take turns
+in blocks of runs so that background load on a shared machine affects them alike; the table
+shows the median and p90 of the total and the median of each stage. The last column compares the
 detections above 0.3 with torch's (same images) using the export parity check.
 
     python benchmarks/bench_end_to_end.py --sizes n s --threads 2 --runs 40
+    python benchmarks/bench_end_to_end.py --sizes n --attention-sum concat levels --skip torch
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ import torch
 
 from dfseg.data.synthetic import SyntheticParams, render_image
 from dfseg.export.api import export_model
-from dfseg.export.options import ExportOptions
+from dfseg.export.options import (
+    DEFAULT_ATTENTION_SUM,
+    AttentionSum,
+    ExportOptions,
+    artifact_folder_name,
+)
 from dfseg.export.parity import compare_outputs, tolerance_for
 from dfseg.export.source import ExportSource
 from dfseg.runtime.predictor import Predictor, load_predictor
@@ -42,23 +50,32 @@ NUM_CLASSES = 80
 STAGES = ("preprocess", "inference", "postprocess")
 
 
-def make_checkpoint(size: str, task: str, image_size: int, folder: Path) -> Path:
+def make_checkpoint(
+    size: str, task: str, image_size: int, folder: Path, num_queries: int = 300
+) -> Path:
     """A dfseg best.pt of a calibrated random model (reused when present)."""
     path = folder / "best.pt"
     if path.is_file():
         return path
     folder.mkdir(parents=True, exist_ok=True)
-    model = calibrated_model(size, image_size, None)
+    model = calibrated_model(size, image_size, None, num_queries)
     if task == "segment":  # calibrated_model builds detection models; rebuild with a mask head
         from dfseg.nn import build_model
 
-        segment = build_model(size, NUM_CLASSES, task="segment", image_size=(image_size,) * 2)
+        segment = build_model(
+            size, NUM_CLASSES, task="segment", image_size=(image_size,) * 2,
+            num_queries=num_queries,
+        )  # fmt: skip
         segment.load_state_dict(model.state_dict(), strict=False)
         model = segment.eval()
     manifest = ArtifactManifest(
         format="checkpoint",
         model=ModelDescription(
-            size=size, num_classes=NUM_CLASSES, task=task, image_size=(image_size, image_size)
+            size=size,
+            num_classes=NUM_CLASSES,
+            task=task,
+            image_size=(image_size, image_size),
+            num_queries=num_queries,
         ),
         class_names=[f"class{i}" for i in range(NUM_CLASSES)],
         preprocessing=Preprocessing(input_size=(image_size, image_size)),
@@ -70,30 +87,42 @@ def make_checkpoint(size: str, task: str, image_size: int, folder: Path) -> Path
     return path
 
 
-def exported_files(checkpoint: Path) -> dict[str, Path]:
+def exported_files(
+    checkpoint: Path, attention_sum: AttentionSum = DEFAULT_ATTENTION_SUM
+) -> dict[str, Path]:
     """ONNX and OpenVINO FP32 exports of the checkpoint (exported on first use)."""
+    options = ExportOptions(
+        formats=["onnx", "openvino"], parity_images=2, force=True, attention_sum=attention_sum
+    )
     folder = checkpoint.parent / "export"
+    trained = (0, 0)  # unused: the export keeps the checkpoint's input size
     files = {
-        "onnx": folder / "onnx-fp32-b1" / "model.onnx",
-        "openvino": folder / "openvino-fp32-b1" / "model.xml",
+        "onnx": folder / artifact_folder_name("onnx", options, trained) / "model.onnx",
+        "openvino": folder / artifact_folder_name("openvino", options, trained) / "model.xml",
     }
     if not all(path.is_file() for path in files.values()):
-        source = ExportSource(checkpoint, None, None)
-        options = ExportOptions(formats=["onnx", "openvino"], parity_images=2, force=True)
-        report = export_model(source, options)
+        report = export_model(ExportSource(checkpoint, None, None), options)
         assert report.passed, report.failures()
     return files
 
 
-def predictors(checkpoint: Path, threads: int) -> dict[str, Predictor]:
-    files = exported_files(checkpoint)
+def predictors(
+    checkpoint: Path, threads: int, attention_sums: list[AttentionSum]
+) -> dict[str, Predictor]:
     common = {"threads": threads, "conf": 0.3}
-    return {
-        "torch": load_predictor(checkpoint, **common),  # type: ignore[arg-type]
-        "onnxruntime": load_predictor(files["onnx"], **common),  # type: ignore[arg-type]
-        "openvino fp32": load_predictor(files["openvino"], precision="fp32", **common),  # type: ignore[arg-type]
-        "openvino default": load_predictor(files["openvino"], precision="default", **common),  # type: ignore[arg-type]
-    }
+    runners = {"torch": load_predictor(checkpoint, **common)}  # type: ignore[arg-type]
+    for attention_sum in attention_sums:
+        files = exported_files(checkpoint, attention_sum)
+        tag = "" if attention_sum == DEFAULT_ATTENTION_SUM else f" {attention_sum}"
+        found = {
+            f"onnxruntime{tag}": (files["onnx"], None),
+            f"openvino fp32{tag}": (files["openvino"], "fp32"),
+            f"openvino default{tag}": (files["openvino"], "default"),
+        }
+        for name, (path, precision) in found.items():
+            extra = {} if precision is None else {"precision": precision}
+            runners[name] = load_predictor(path, **common, **extra)  # type: ignore[arg-type]
+    return runners
 
 
 def frames(count: int) -> list[np.ndarray]:
@@ -157,6 +186,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dfseg-bench-e2e"))
+    parser.add_argument("--queries", type=int, default=100, help="trained decoder queries")
+    parser.add_argument(
+        "--attention-sum", nargs="+", choices=["concat", "levels"], default=[DEFAULT_ATTENTION_SUM]
+    )
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="backends not timed (torch stays the reference)"
+    )
     parser.add_argument(
         "--cpu-time",
         action="store_true",
@@ -167,15 +203,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     images = frames(4)
     print(f"batch 1, {args.image_size}x{args.image_size} input from a 1280x720 frame, "
-          f"{args.threads} threads, {args.runs} runs, task {args.task}")  # fmt: skip
+          f"{args.threads} threads, {args.runs} runs, task {args.task}, "
+          f"{args.queries} queries")  # fmt: skip
     header = f"{'size':<5}{'backend':<18}{'median':>8}{'p90':>8}{'pre':>7}{'infer':>8}{'post':>7}"
     print(header + "  compute  vs torch (matched, max box diff)")
     for size in args.sizes:
-        folder = args.workdir / f"{size}-{args.task}-{args.image_size}"
-        checkpoint = make_checkpoint(size, args.task, args.image_size, folder)
-        runners = predictors(checkpoint, args.threads)
+        folder = args.workdir / f"{size}-{args.task}-{args.image_size}-q{args.queries}"
+        checkpoint = make_checkpoint(size, args.task, args.image_size, folder, args.queries)
+        runners = predictors(checkpoint, args.threads, args.attention_sum)
+        timed = {name: runner for name, runner in runners.items() if name not in args.skip}
         clock = time.process_time if args.cpu_time else time.perf_counter
-        samples = time_blocks(runners, images[0], args.runs, args.warmup, clock=clock)
+        samples = time_blocks(timed, images[0], args.runs, args.warmup, clock=clock)
         for name, stages in samples.items():
             totals = sorted(stages["total"])
             p90 = totals[min(len(totals) - 1, int(0.9 * len(totals)))]

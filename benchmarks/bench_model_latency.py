@@ -27,10 +27,12 @@ from dfseg.nn import DFine, build_model
 from dfseg.nn.checkpoint import load_checkpoint
 
 
-def calibrated_model(size: str, image_size: int, weights_dir: Path | None) -> DFine:
+def calibrated_model(
+    size: str, image_size: int, weights_dir: Path | None, num_queries: int = 300
+) -> DFine:
     """A model with realistic activation scales (see module docstring), in eval mode."""
     torch.manual_seed(0)
-    model = build_model(size, 80, image_size=(image_size, image_size))
+    model = build_model(size, 80, image_size=(image_size, image_size), num_queries=num_queries)
     checkpoint = weights_dir / size / "checkpoint.pth" if weights_dir else None
     if checkpoint is not None and checkpoint.is_file():
         load_checkpoint(model, checkpoint)
