@@ -63,6 +63,12 @@ class ExportConfig(Section):
         description="Detect/segment: stop after the first N decoder layers (each predicts, "
         "later ones refine; fewer: faster, less exact boxes); null: all.",
     )  # fmt: skip
+    attention_sum: Literal["levels", "concat"] = Field(
+        "levels",
+        description="Detect/segment: the exported decoder's deformable attention sums its "
+        "samples per feature level ('levels': no Concat, faster in OpenVINO) or over the "
+        "levels' samples concatenated ('concat', as trained); the same values.",
+    )
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
 
 

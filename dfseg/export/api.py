@@ -160,7 +160,10 @@ def _prepare(
         fill = manifest.preprocessing.pad_value * manifest.preprocessing.scale
         extra = np.full((*batch.shape[:2], 64, batch.shape[3]), fill, dtype=np.float32)
         batches.append(np.concatenate([batch, extra], axis=2))
-    checks = [(b, _run_torch(graph, b)) for b in batches]
+    checks = [(b, _run_torch(graph, b)) for b in batches]  # the reference: as trained
+    if isinstance(model, DFine):
+        model.set_attention_sum(options.attention_sum)  # exported, then checked against it
+        manifest = manifest.model_copy(update={"attention_sum": options.attention_sum})
     return _Prepared(graph, manifest, input_hw, checks, images.source)  # type: ignore[arg-type]
 
 

@@ -19,6 +19,8 @@ from dfseg.config.errors import describe_validation_error
 from dfseg.export.errors import ExportError
 from dfseg.structures.manifest import Precision
 
+AttentionSum = Literal["levels", "concat"]
+DEFAULT_ATTENTION_SUM: AttentionSum = "levels"
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("onnx", "openvino", "trt")
 # Export format name -> the manifest's `format`.
 MANIFEST_FORMATS = {"onnx": "onnx", "openvino": "openvino", "trt": "tensorrt"}
@@ -49,6 +51,9 @@ class ExportOptions(BaseModel):
             as the manifest's output name.
         num_queries: detect/segment: decode with fewer queries than trained (None: all).
         decoder_layers: detect/segment: stop after the first N decoder layers (None: all).
+        attention_sum: detect/segment: the graph's deformable attention sums its samples per level
+            ("levels", no Concat; faster in OpenVINO) or over all levels' samples concatenated
+            ("concat", as trained); the same values (`DFine.set_attention_sum`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -68,6 +73,7 @@ class ExportOptions(BaseModel):
     semantic_output: Literal["logits", "argmax"] = "logits"
     num_queries: int | None = Field(None, gt=0)
     decoder_layers: int | None = Field(None, gt=0)
+    attention_sum: AttentionSum = DEFAULT_ATTENTION_SUM
 
     @field_validator("image_size")
     @classmethod
@@ -113,6 +119,8 @@ def artifact_folder_name(
         name += f"-q{options.num_queries}"
     if options.decoder_layers is not None:
         name += f"-l{options.decoder_layers}"
+    if options.attention_sum != DEFAULT_ATTENTION_SUM and not semantic:
+        name += f"-{options.attention_sum}"
     return name
 
 
@@ -134,6 +142,7 @@ def options_from_config(config: ExportConfig | None, **overrides: object) -> Exp
             "semantic_output": config.semantic_output,
             "num_queries": config.num_queries,
             "decoder_layers": config.decoder_layers,
+            "attention_sum": config.attention_sum,
         }
     base.update({key: value for key, value in overrides.items() if value is not None})
     formats = base.get("formats")

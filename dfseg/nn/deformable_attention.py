@@ -67,6 +67,7 @@ class MSDeformableAttention(nn.Module):
         self.num_points = tuple(num_points)
         self.total_points = sum(num_points)
         self.offset_scale = offset_scale
+        self.attention_sum = "concat"  # or "levels": summed per level (`DFine.set_attention_sum`)
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
         scale = [1.0 / n for n in num_points for _ in range(n)]
@@ -115,14 +116,21 @@ class MSDeformableAttention(nn.Module):
         scale = self.num_points_scale.to(dtype=query.dtype).unsqueeze(-1)  # [P, 1]
         offset = offsets * scale * reference_boxes[:, :, None, :, 2:] * self.offset_scale
         locations = reference_boxes[:, :, None, :, :2] + offset  # [B, Q, M, P, 2]
+        weights = weights.permute(0, 2, 1, 3).reshape(-1, 1, num_queries, points)  # [B*M, 1, Q, P]
         grids = (2 * locations - 1).permute(0, 2, 1, 3, 4).flatten(0, 1)  # [B*M, Q, P, 2]
         level_grids = grids.split(list(self.num_points), dim=-2)
 
-        sampled = [
+        sampled_levels = [
             F.grid_sample(value, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
             for value, grid in zip(value_levels, level_grids, strict=True)
         ]  # [B*M, C/M, Q, P_l] each
-        weights = weights.permute(0, 2, 1, 3).reshape(-1, 1, num_queries, points)  # [B*M, 1, Q, P]
-        output = (torch.cat(sampled, dim=-1) * weights).sum(-1)  # [B*M, C/M, Q]
+        if self.attention_sum == "levels":  # weighted sum per level: no Concat of the samples
+            level_weights = weights.split(list(self.num_points), dim=-1)
+            parts = [(s * w).sum(-1) for s, w in zip(sampled_levels, level_weights, strict=True)]
+            output = parts[0]
+            for part in parts[1:]:
+                output = output + part
+        else:
+            output = (torch.cat(sampled_levels, dim=-1) * weights).sum(-1)  # [B*M, C/M, Q]
         output = output.reshape(-1, self.embed_dim, num_queries)  # [B, C, Q]
         return output.permute(0, 2, 1)

@@ -10,12 +10,15 @@ import torch.nn as nn
 from torch import Tensor
 
 from dfseg.errors import DfsegError
+from dfseg.nn.deformable_attention import MSDeformableAttention
 from dfseg.nn.dfine_decoder import DFineDecoder
 from dfseg.nn.hgnetv2 import ConvBNAct, HGNetv2
 from dfseg.nn.hybrid_encoder import HybridEncoder
 from dfseg.nn.mask_head import MaskHead
 from dfseg.nn.outputs import eval_outputs, train_outputs
 from dfseg.structures.manifest import ModelDescription
+
+ATTENTION_SUMS = ("concat", "levels")
 
 
 class ModelSpecError(DfsegError, ValueError):
@@ -131,6 +134,19 @@ class DFine(nn.Module):
         instead of being baked in as constants. Eager results are the same either way."""
         self.encoder.dynamic_size = enabled
         self.decoder.dynamic_size = enabled
+
+    def set_attention_sum(self, attention_sum: str) -> None:
+        """How deformable attention sums its samples: "concat" (every level's samples
+        concatenated, then weighted and summed, as trained) or "levels" (weighted and summed per
+        level, no concatenation). The values are the same up to float rounding; an export picks
+        the one its runtime runs faster (`export.attention_sum`)."""
+        if attention_sum not in ATTENTION_SUMS:
+            raise ModelSpecError(
+                f"attention_sum must be one of {list(ATTENTION_SUMS)}, got {attention_sum!r}"
+            )
+        for module in self.decoder.modules():
+            if isinstance(module, MSDeformableAttention):
+                module.attention_sum = attention_sum
 
     def deploy(self, fuse_backbone: bool = False, channels_last: bool = False) -> DFine:
         """Prepare for inference, as the official `deploy()`: eval mode, conv+BN and RepVGG

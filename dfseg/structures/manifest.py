@@ -88,6 +88,11 @@ class ArtifactManifest(BaseModel):
     top_k: int = Field(300, description="Detections per image the model outputs.")
     decode: Decode = Field("topk", description="How the top_k are chosen (nn.postprocess).")
     nms_iou: float = Field(0.7, description="IoU of decode 'nms'.")
+    attention_sum: Literal["concat", "levels"] = Field(
+        "concat",
+        description="How the graph's deformable attention sums its samples (export.attention_sum; "
+        "artifacts from before it: concat).",
+    )
     outputs: list[str] = Field(default_factory=list, description="Output names, in order.")
     source_checkpoint: str | None = None
     source_sha256: str | None = None
