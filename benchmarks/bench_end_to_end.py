@@ -29,14 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dfseg.config.choices import AttentionSum
 from dfseg.data.synthetic import SyntheticParams, render_image
 from dfseg.export.api import export_model
-from dfseg.export.options import (
-    DEFAULT_ATTENTION_SUM,
-    AttentionSum,
-    ExportOptions,
-    artifact_folder_name,
-)
+from dfseg.export.options import DEFAULT_ATTENTION_SUM, ExportOptions, artifact_folder_name
 from dfseg.export.parity import compare_outputs, tolerance_for
 from dfseg.export.source import ExportSource
 from dfseg.runtime.predictor import Predictor, load_predictor

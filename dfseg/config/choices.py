@@ -13,3 +13,6 @@ default), the best class of each query, or the pairs with a class-aware NMS on t
 TileMerge = Literal["fuse", "nms"]
 QuantizeScope = Literal["all", "backbone", "no_attention"]
 """What `dfseg quantize` may turn into INT8 (`dfseg.export.quantize.SCOPE_PATTERNS`)."""
+AttentionSum = Literal["levels", "concat"]
+"""How deformable attention sums its samples: per feature level, or over every level's samples
+concatenated (D-FINE's layout, as trained); the same values (`DFine.set_attention_sum`)."""

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from dfseg.config.base import Section
-from dfseg.config.choices import Backend, ExportFormat, QuantizeScope, TileMerge
+from dfseg.config.choices import AttentionSum, Backend, ExportFormat, QuantizeScope, TileMerge
 
 
 def _default_formats() -> list[ExportFormat]:
@@ -63,7 +63,7 @@ class ExportConfig(Section):
         description="Detect/segment: stop after the first N decoder layers (each predicts, "
         "later ones refine; fewer: faster, less exact boxes); null: all.",
     )  # fmt: skip
-    attention_sum: Literal["levels", "concat"] = Field(
+    attention_sum: AttentionSum = Field(
         "levels",
         description="Detect/segment: the exported decoder's deformable attention sums its "
         "samples per feature level ('levels': no Concat, faster in OpenVINO) or over the "

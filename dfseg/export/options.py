@@ -13,13 +13,12 @@ from pydantic import (
     model_validator,
 )
 
-from dfseg.config.choices import ExportFormat
+from dfseg.config.choices import AttentionSum, ExportFormat
 from dfseg.config.deploy import ExportConfig
 from dfseg.config.errors import describe_validation_error
 from dfseg.export.errors import ExportError
 from dfseg.structures.manifest import Precision
 
-AttentionSum = Literal["levels", "concat"]
 DEFAULT_ATTENTION_SUM: AttentionSum = "levels"
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("onnx", "openvino", "trt")
 # Export format name -> the manifest's `format`.

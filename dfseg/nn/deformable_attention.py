@@ -127,9 +127,7 @@ class MSDeformableAttention(nn.Module):
         if self.attention_sum == "levels":  # weighted sum per level: no Concat of the samples
             level_weights = weights.split(list(self.num_points), dim=-1)
             parts = [(s * w).sum(-1) for s, w in zip(sampled_levels, level_weights, strict=True)]
-            output = parts[0]
-            for part in parts[1:]:
-                output = output + part
+            output = sum(parts[1:], parts[0])
         else:
             output = (torch.cat(sampled_levels, dim=-1) * weights).sum(-1)  # [B*M, C/M, Q]
         output = output.reshape(-1, self.embed_dim, num_queries)  # [B, C, Q]

@@ -3,12 +3,13 @@ its `ModelDescription` (what `build_model` built it from)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
+from dfseg.config.choices import AttentionSum
 from dfseg.errors import DfsegError
 from dfseg.nn.deformable_attention import MSDeformableAttention
 from dfseg.nn.dfine_decoder import DFineDecoder
@@ -18,7 +19,7 @@ from dfseg.nn.mask_head import MaskHead
 from dfseg.nn.outputs import eval_outputs, train_outputs
 from dfseg.structures.manifest import ModelDescription
 
-ATTENTION_SUMS = ("concat", "levels")
+ATTENTION_SUMS = get_args(AttentionSum)
 
 
 class ModelSpecError(DfsegError, ValueError):

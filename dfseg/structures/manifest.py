@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dfseg.config.choices import Decode
+from dfseg.config.choices import AttentionSum, Decode
 from dfseg.config.tasks import Task
 from dfseg.config.variants import ModelSize
 from dfseg.errors import DfsegError
@@ -88,7 +88,7 @@ class ArtifactManifest(BaseModel):
     top_k: int = Field(300, description="Detections per image the model outputs.")
     decode: Decode = Field("topk", description="How the top_k are chosen (nn.postprocess).")
     nms_iou: float = Field(0.7, description="IoU of decode 'nms'.")
-    attention_sum: Literal["concat", "levels"] = Field(
+    attention_sum: AttentionSum = Field(
         "concat",
         description="How the graph's deformable attention sums its samples (export.attention_sum; "
         "artifacts from before it: concat).",
